@@ -1,0 +1,48 @@
+# offerlake: the two commands a new user runs are `make demo` and `make test`.
+# Both call `make setup` first; it only does work when something is missing or changed.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+JAVA_HOME ?= $(shell dirname $$(dirname $$(readlink -f $$(command -v java))))
+export JAVA_HOME
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+DEMO_LAKE ?= lakehouse
+DEMO_CUSTOMERS ?= 2000
+DEMO_DAYS ?= 90
+
+.PHONY: setup demo test bench lint lock clean
+
+setup: $(VENV)/.installed .jars/.complete
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv==0.13.9
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip sync -q requirements.lock
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q --no-deps -e .
+	touch $@
+
+.jars/.complete: jars/pom.xml
+	mvn -q -B -f jars/pom.xml dependency:copy-dependencies
+	touch $@
+
+# Re-resolve the pinned Python environment after changing pyproject.toml.
+lock:
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+demo: setup
+	$(BIN)/offerlake --lake $(DEMO_LAKE) generate --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
+	$(BIN)/offerlake --lake $(DEMO_LAKE) pipeline
+
+test: setup
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python -m bench.generate
+
+lint: setup
+	$(BIN)/ruff check jobs dsl dags tests bench
+	$(BIN)/ruff format --check jobs dsl dags tests bench
+
+clean:
+	rm -rf $(VENV) .jars lakehouse spark-warehouse .pytest_cache

@@ -1,0 +1,44 @@
+"""Airflow DAG: the whole offerlake pipeline for the run's logical date (placeholder until the
+per-stage DAGs of later issues exist). No business logic here: tasks call the CLI's entry points."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(
+    dag_id="offerlake_pipeline",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["offerlake"],
+)
+def offerlake_pipeline():
+    """
+    ### offerlake pipeline
+    Runs every built stage of `offerlake pipeline` for the run's logical date: ingest, privacy
+    gate, customer 360, geofencing, matching, delivery and effectiveness. Stages not built yet
+    are reported in the task log. The lake root comes from `conf/lake.yaml` (or `OFFERLAKE_LAKE`).
+    """
+
+    @task
+    def run_pipeline(ds: str | None = None) -> dict[str, object]:
+        from datetime import date
+
+        from jobs.pipeline import run_pipeline as run
+        from jobs.runtime.config import LakeConfig
+
+        result = run(LakeConfig.load(), date.fromisoformat(ds))
+        return {
+            "written": {
+                stage: sum(r.rows_written for r in rs) for stage, rs in result.results.items()
+            },
+            "not_built": list(result.not_built),
+        }
+
+    run_pipeline()
+
+
+offerlake_pipeline()

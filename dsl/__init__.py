@@ -1,0 +1,1 @@
+"""offerlake offer language."""

@@ -1,0 +1,143 @@
+"""The `offerlake` command: generate a bank, run one stage, or run the whole pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from jobs.errors import OfferlakeError
+from jobs.pipeline import STAGE_NAMES, STAGES, run_pipeline, run_stage
+from jobs.runtime.config import LakeConfig
+from jobs.runtime.landing import landing_inventory
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date YYYY-MM-DD") from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="offerlake",
+        description="Privacy-safe bank offers: a Spark + Delta data lake pipeline.",
+    )
+    parser.add_argument(
+        "--lake", help="lake root folder or s3a:// URI (default: conf/lake.yaml, or OFFERLAKE_LAKE)"
+    )
+    parser.add_argument("--conf", type=Path, help="conf/ folder (default: the repository's)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = commands.add_parser(
+        "generate",
+        help="write a synthetic bank into every landing feed",
+        description="Write one coherent synthetic bank (all feeds, "
+        "planted personas with ground truth in truth/personas.csv).",
+    )
+    gen.add_argument("--customers", type=_positive, default=2000)
+    gen.add_argument("--days", type=_positive, default=90)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--start", type=_date, default=None, help="first day (default 2026-01-01)")
+    gen.add_argument("--out", type=Path, help="folder to write into (default: the lake root)")
+    gen.add_argument("--workers", type=_positive, default=2)
+
+    run = commands.add_parser(
+        "run",
+        help="run one pipeline stage for a date",
+        description="Run one stage: " + ", ".join(STAGE_NAMES),
+    )
+    run.add_argument("stage", choices=STAGE_NAMES)
+    run.add_argument("--date", type=_date, default=date.today())
+
+    pipe = commands.add_parser("pipeline", help="run every built stage in order for a date")
+    pipe.add_argument("--date", type=_date, default=date.today())
+
+    commands.add_parser("stages", help="list the pipeline's stages and which are built")
+    return parser
+
+
+def _generate(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.generate.bank import DEFAULT_START, BankSpec, generate_bank
+
+    target = args.out or Path(config.onprem_root)
+    spec = BankSpec(args.customers, args.days, args.seed, args.start or DEFAULT_START)
+    report = generate_bank(spec, target, workers=args.workers, progress=sys.stderr.isatty())
+    table = Table(
+        title=f"synthetic bank: {spec.customers} customers, {spec.days} days, seed {spec.seed}"
+    )
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, count in report.counts.items():
+        table.add_row(name, f"{count:,}")
+    out.print(table)
+    out.print(f"landing: {target / 'onprem' / 'landing'} (delivery date {report.delivery_date})")
+
+
+def _print_landing(config: LakeConfig) -> None:
+    table = Table(title="landing zone")
+    for column in ("feed", "delivery", "files", "MB"):
+        table.add_column(column, justify="right" if column in ("files", "MB") else "left")
+    for row in landing_inventory(config):
+        table.add_row(row.feed, row.delivery, str(row.files), f"{row.bytes / 1e6:,.1f}")
+    out.print(table)
+
+
+def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
+    _print_landing(config)
+    result = run_pipeline(config, args.date)
+    table = Table(title=f"pipeline for {args.date}")
+    for column in ("stage", "side", "status", "what it does"):
+        table.add_column(column)
+    for s in STAGES:
+        status = (
+            f"{sum(r.rows_written for r in result.results[s.name]):,} rows written"
+            if s.name in result.results
+            else "not built yet"
+        )
+        table.add_row(s.name, s.side.value, status, s.summary)
+    out.print(table)
+    out.print(f"lake root: {config.lake_root}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = LakeConfig.load(conf=args.conf, lake=args.lake)
+        if args.command == "generate":
+            _generate(args, config)
+        elif args.command == "run":
+            run_stage(args.stage, config, args.date)
+        elif args.command == "pipeline":
+            _pipeline(args, config)
+        elif args.command == "stages":
+            for s in STAGES:
+                out.print(
+                    f"{s.name:<14} {s.side.value:<7} {'built' if s.built else 'not built yet'}"
+                )
+        return 0
+    except OfferlakeError as exc:
+        if args.debug:
+            console.print_exception()
+        console.print(f"[red]offerlake: {exc}[/red]", highlight=False)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Synthetic bank: one coherent bank written in every landing feed's native format."""

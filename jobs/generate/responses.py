@@ -1,0 +1,51 @@
+"""Responses to earlier offers: JSON lines of opened / clicked / accepted / declined events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from jobs.generate.population import Population
+
+PAST_OFFERS = [
+    "OFF-CARLOAN-01",
+    "OFF-TRAVEL-02",
+    "OFF-KIDSAVE-03",
+    "OFF-CASHBACK-04",
+    "OFF-MORTGAGE-05",
+]
+
+
+def write_responses(pop: Population, path: Path, seed: int) -> int:
+    rng = np.random.default_rng([seed, 10])
+    who = np.flatnonzero(rng.random(pop.size) < 0.25)
+    start = np.datetime64(pop.start, "s")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    events = 0
+    with path.open("w") as out:
+        for c in who:
+            offer = PAST_OFFERS[rng.integers(0, len(PAST_OFFERS))]
+            variant = "A" if rng.random() < 0.5 else "B"
+            ts = start + int(rng.integers(0, pop.days * 86400))
+            chain = ["opened"]
+            if rng.random() < 0.5:
+                chain.append("clicked")
+                chain.append("accepted" if rng.random() < 0.3 else "declined")
+            for event in chain:
+                out.write(
+                    json.dumps(
+                        {
+                            "client_id": int(pop.client_id[c]),
+                            "offer_id": offer,
+                            "variant": variant,
+                            "event": event,
+                            "ts": str(ts) + "Z",
+                        }
+                    )
+                    + "\n"
+                )
+                ts = ts + int(rng.integers(30, 3 * 86400))
+                events += 1
+    return events

@@ -1,0 +1,79 @@
+"""The pipeline's stages in order, which are built, and running them for one date."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.sql import SparkSession
+
+from jobs.errors import StageNotBuiltError
+from jobs.runtime.config import LakeConfig
+from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.zones import Side
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    side: Side
+    summary: str
+    module: str | None = None  # "jobs.ingest.run" style entry point; None until built
+
+    @property
+    def built(self) -> bool:
+        return self.module is not None
+
+    def entry_point(self) -> Callable[[RunContext], list[JobResult]]:
+        if self.module is None:
+            raise StageNotBuiltError(f"stage {self.name} is not built yet")
+        module_name, _, func = self.module.rpartition(".")
+        return getattr(importlib.import_module(module_name), func)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", Side.ONPREM, "landing files -> typed raw Delta tables + quarantine"),
+    Stage("privacy", Side.ONPREM, "raw -> tokenized, scrubbed stage tables + vault"),
+    Stage("model", Side.LAKE, "stage -> customer_360 metrics and segments"),
+    Stage("geofence", Side.LAKE, "pings x ally geofences -> geo_events (Sedona)"),
+    Stage("match", Side.LAKE, "campaigns (.offer) x customer_360 -> deliverable_offers"),
+    Stage("deliver", Side.ONPREM, "handoff -> de-tokenize just in time -> send, audit"),
+    Stage("effectiveness", Side.LAKE, "notifications x card transactions -> kpis, report"),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def stage(name: str) -> Stage:
+    return next(s for s in STAGES if s.name == name)
+
+
+def run_stage(
+    name: str, config: LakeConfig, run_date: date, spark: SparkSession | None = None
+) -> list[JobResult]:
+    """Run one stage in a context on that stage's own side of the trust boundary."""
+    chosen = stage(name)
+    entry = chosen.entry_point()
+    return entry(RunContext(config, side=chosen.side, run_date=run_date, _spark=spark))
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    results: dict[str, list[JobResult]]
+    not_built: tuple[str, ...]
+
+
+def run_pipeline(config: LakeConfig, run_date: date) -> PipelineRun:
+    """Run every built stage in order for one date; report the stages not built yet."""
+    results: dict[str, list[JobResult]] = {}
+    spark = None
+    for s in STAGES:
+        if not s.built:
+            continue
+        if spark is None:
+            from jobs.runtime.spark import build_spark
+
+            spark = build_spark(config)
+        results[s.name] = run_stage(s.name, config, run_date, spark)
+    return PipelineRun(results, tuple(s.name for s in STAGES if not s.built))

@@ -1,0 +1,99 @@
+"""Loads conf/lake.yaml into a typed LakeConfig, once, with errors that name file and key."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobs.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONF_DIR = REPO_ROOT / "conf"
+
+
+def conf_dir() -> Path:
+    """The conf/ folder: OFFERLAKE_CONF if set, else the repository's own."""
+    return Path(os.environ.get("OFFERLAKE_CONF", DEFAULT_CONF_DIR))
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read one YAML mapping; a missing file or a non-mapping is a ConfigError naming the file."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _absolute(root: str) -> str:
+    if "://" in root:
+        return root.rstrip("/")
+    return str(Path(root).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Everything about where the lake is and how Spark runs, for one environment."""
+
+    environment: str
+    lake_root: str
+    onprem_root: str
+    spark_master: str
+    app_name: str = "offerlake"
+    spark_conf: dict[str, str] = field(default_factory=dict)
+    s3_endpoint: str | None = None
+    conf_dir: Path = DEFAULT_CONF_DIR
+
+    @classmethod
+    def load(
+        cls,
+        conf: Path | None = None,
+        lake: str | None = None,
+        environment: str | None = None,
+    ) -> LakeConfig:
+        """Load conf/lake.yaml; `lake` (or OFFERLAKE_LAKE) overrides the lake root.
+
+        >>> LakeConfig.load(lake="/tmp/lake").lake_root
+        '/tmp/lake'
+        """
+        conf = conf or conf_dir()
+        path = conf / "lake.yaml"
+        data = load_yaml(path)
+        environments = data.get("environments")
+        if not isinstance(environments, dict) or not environments:
+            raise ConfigError(f"{path}: key 'environments' must map names to settings")
+        name = environment or os.environ.get("OFFERLAKE_ENV") or data.get("default_environment")
+        if name not in environments:
+            raise ConfigError(
+                f"{path}: environment '{name}' is not one of {sorted(environments)}"
+                " (set OFFERLAKE_ENV or default_environment)"
+            )
+        env = environments[name] or {}
+        lake_root = lake or os.environ.get("OFFERLAKE_LAKE") or env.get("lake_root")
+        if not lake_root:
+            raise ConfigError(f"{path}: environments.{name}.lake_root is required")
+        onprem_root = (
+            env.get("onprem_root") if not (lake or os.environ.get("OFFERLAKE_LAKE")) else None
+        )
+        spark = data.get("spark") or {}
+        spark_conf = spark.get("conf") or {}
+        if not isinstance(spark_conf, dict):
+            raise ConfigError(f"{path}: spark.conf must be a mapping of Spark settings")
+        return cls(
+            environment=name,
+            lake_root=_absolute(str(lake_root)),
+            onprem_root=_absolute(str(onprem_root or lake_root)),
+            spark_master=str(env.get("spark_master", "local[*]")),
+            app_name=str(spark.get("app_name", "offerlake")),
+            spark_conf={str(k): str(v) for k, v in spark_conf.items()},
+            s3_endpoint=env.get("s3_endpoint"),
+            conf_dir=conf,
+        )

@@ -1,0 +1,75 @@
+"""Delta reads and writes, the only place jobs' tables touch storage.
+
+>>> write_delta(df, "/lake/analytics/kpis", mode="overwrite")
+>>> merge_delta(updates, "/onprem/raw/crm_clients", keys=["client_id"])
+>>> read_delta(spark, "/onprem/raw/crm_clients", version=0)   # time travel
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+WriteMode = Literal["append", "overwrite", "replace_where"]
+
+
+def read_delta(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
+    """Read a Delta table, optionally as of an earlier version."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(path)
+
+
+def is_delta(spark: SparkSession, path: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def write_delta(
+    df: DataFrame,
+    path: str,
+    mode: WriteMode = "overwrite",
+    partition_by: Sequence[str] = (),
+    replace_where: str | None = None,
+) -> None:
+    """Write df as a Delta table: append, overwrite all, or replace only the rows of a predicate.
+
+    `replace_where` is how a job re-run for one date replaces exactly that date's partition.
+    """
+    writer = df.write.format("delta")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if mode == "replace_where":
+        if not replace_where:
+            raise ValueError("mode='replace_where' needs a replace_where predicate")
+        writer = writer.mode("overwrite").option("replaceWhere", replace_where)
+    elif mode == "overwrite":
+        writer = writer.mode("overwrite").option("overwriteSchema", "true")
+    else:
+        writer = writer.mode("append")
+    writer.save(path)
+
+
+def merge_delta(df: DataFrame, path: str, keys: Sequence[str]) -> None:
+    """Upsert df into the Delta table at path on its natural keys (created on first use).
+
+    Matched rows are updated, new rows inserted: re-running with the same input changes nothing.
+    """
+    if not keys:
+        raise ValueError("merge_delta needs at least one key column")
+    spark = df.sparkSession
+    if not is_delta(spark, path):
+        write_delta(df, path, mode="overwrite")
+        return
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), condition)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )

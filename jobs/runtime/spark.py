@@ -1,0 +1,74 @@
+"""The one Spark session builder: Delta and Sedona registered, jars from .jars/ only."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from jobs.errors import SetupError
+from jobs.runtime.config import REPO_ROOT, LakeConfig
+
+JARS_DIR = Path(os.environ.get("OFFERLAKE_JARS", REPO_ROOT / ".jars"))
+
+# Every jar family jars/pom.xml provides; a missing one means `make setup` did not finish.
+REQUIRED_JARS = (
+    "delta-spark_",
+    "delta-storage-",
+    "sedona-spark-shaded-",
+    "geotools-wrapper-",
+    "spark-cobol_",
+    "cobol-parser_",
+    "hadoop-aws-",
+    "postgresql-",
+    "sqlite-jdbc-",
+)
+
+
+def local_jars(jars_dir: Path = JARS_DIR) -> list[Path]:
+    """The jars Spark loads, all local; a clear error when setup has not fetched them."""
+    jars = sorted(jars_dir.glob("*.jar"))
+    missing = [p for p in REQUIRED_JARS if not any(j.name.startswith(p) for j in jars)]
+    if missing:
+        raise SetupError(f"{jars_dir}: missing Spark jars {missing}; run `make setup`")
+    return jars
+
+
+def spark_conf(config: LakeConfig, jars: list[Path]) -> dict[str, str]:
+    """Every Spark setting of a session, from conf/lake.yaml plus what the stack needs."""
+    conf = {
+        "spark.jars": ",".join(str(j) for j in jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension,"
+        "org.apache.sedona.sql.SedonaSqlExtensions",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
+        "spark.kryo.registrator": "org.apache.sedona.core.serde.SedonaKryoRegistrator",
+        "spark.sql.warehouse.dir": f"{config.onprem_root}/spark-warehouse"
+        if "://" not in config.onprem_root
+        else "spark-warehouse",
+    }
+    if config.lake_root.startswith("s3a://"):
+        conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
+            "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
+        )
+        if config.s3_endpoint:
+            conf["spark.hadoop.fs.s3a.endpoint"] = config.s3_endpoint
+            conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+    conf.update(config.spark_conf)
+    return conf
+
+
+def build_spark(config: LakeConfig, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Start (or reuse) the process's SparkSession; start it once per process, it costs ~10 s."""
+    # Python workers (pandas_udf) must run the same interpreter as the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(config.spark_master).appName(config.app_name)
+    for key, value in {**spark_conf(config, local_jars()), **(extra_conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    from sedona.spark import SedonaContext
+
+    return SedonaContext.create(spark)

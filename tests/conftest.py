@@ -1,0 +1,55 @@
+"""Shared fixtures: one SparkSession for the whole run, a temporary lake, the public datasets."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Airflow reads AIRFLOW_HOME at import: give the test run its own, never the user's.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="offerlake-airflow-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parents[1] / "dags"))
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def lake_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("lake")
+
+
+@pytest.fixture(scope="session")
+def lake_config(lake_root):
+    from jobs.runtime.config import LakeConfig
+
+    return LakeConfig.load(lake=str(lake_root))
+
+
+@pytest.fixture(scope="session")
+def spark(lake_config):
+    """The one SparkSession of the test run (starting one costs ~10 s)."""
+    from jobs.runtime.spark import build_spark
+
+    session = build_spark(
+        lake_config,
+        {
+            "spark.master": "local[2]",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.ui.enabled": "false",
+            "spark.driver.memory": "2g",
+        },
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """../shared/datasets (real public data); tests that need it skip, saying why, without it."""
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"public datasets folder {SHARED_DATASETS} is absent on this machine")
+    return SHARED_DATASETS
