@@ -10,6 +10,8 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 DEMO_LAKE ?= lakehouse
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 90
+# the generator starts on 2026-01-01, so a 90-day bank is delivered on 2026-03-31
+DEMO_DATE ?= 2026-03-31
 
 .PHONY: setup demo test bench lint lock clean
 
@@ -32,7 +34,7 @@ lock:
 
 demo: setup
 	$(BIN)/offerlake --lake $(DEMO_LAKE) generate --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
-	$(BIN)/offerlake --lake $(DEMO_LAKE) pipeline
+	$(BIN)/offerlake --lake $(DEMO_LAKE) pipeline --date $(DEMO_DATE)
 
 test: setup
 	$(BIN)/pytest -q
