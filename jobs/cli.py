@@ -10,13 +10,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from jobs.errors import OfferlakeError
+from jobs.errors import OfferlakeError, StageFailedError
 from jobs.pipeline import STAGE_NAMES, STAGES, run_pipeline, run_stage
+from jobs.reconciliation import failures, reconciliation_table
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.landing import landing_inventory
 
 console = Console(stderr=True, soft_wrap=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # logs keep whole tables
 
 
 def _date(text: str) -> date:
@@ -102,6 +103,8 @@ def _print_landing(config: LakeConfig) -> None:
 def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
     _print_landing(config)
     result = run_pipeline(config, args.date)
+    for name, results in result.results.items():
+        out.print(reconciliation_table(f"{name} for {args.date}", results))
     table = Table(title=f"pipeline for {args.date}")
     for column in ("stage", "side", "status", "what it does"):
         table.add_column(column)
@@ -114,6 +117,9 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
         table.add_row(s.name, s.side.value, status, s.summary)
     out.print(table)
     out.print(f"lake root: {config.lake_root}")
+    bad = [r for results in result.results.values() for r in failures(results)]
+    if bad:
+        raise StageFailedError(f"pipeline: {len(bad)} feeds/tables failed (see the tables above)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "generate":
             _generate(args, config)
         elif args.command == "run":
-            run_stage(args.stage, config, args.date)
+            results = run_stage(args.stage, config, args.date)
+            out.print(reconciliation_table(f"{args.stage} for {args.date}", results))
+            bad = failures(results)
+            if bad:
+                raise StageFailedError(
+                    f"{args.stage}: {len(bad)} of {len(results)} feeds/tables failed or do not "
+                    "reconcile (see the table above)"
+                )
         elif args.command == "pipeline":
             _pipeline(args, config)
         elif args.command == "stages":

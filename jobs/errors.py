@@ -23,3 +23,7 @@ class StageNotBuiltError(OfferlakeError):
     """A pipeline stage that a later issue builds."""
 
     exit_code = 2
+
+
+class StageFailedError(OfferlakeError):
+    """A stage ran but part of it failed (a feed, a table); its report says which."""

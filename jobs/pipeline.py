@@ -34,7 +34,12 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("ingest", Side.ONPREM, "landing files -> typed raw Delta tables + quarantine"),
+    Stage(
+        "ingest",
+        Side.ONPREM,
+        "landing files -> typed raw Delta tables + quarantine",
+        "jobs.ingest.run.run",
+    ),
     Stage("privacy", Side.ONPREM, "raw -> tokenized, scrubbed stage tables + vault"),
     Stage("model", Side.LAKE, "stage -> customer_360 metrics and segments"),
     Stage("geofence", Side.LAKE, "pings x ally geofences -> geo_events (Sedona)"),

@@ -23,6 +23,15 @@ class JobResult:
     rows_read: int
     rows_written: int
     rows_quarantined: int = 0
+    feed: str = ""
+    files: int = 0  # files read this run
+    skipped_files: int = 0  # files already ingested (same checksum), not read again
+    rules: tuple[tuple[str, int], ...] = ()  # quarantine count per rule
+    error: str = ""  # why this feed failed, when it did
+
+    @property
+    def reconciled(self) -> bool:
+        return self.rows_read == self.rows_written + self.rows_quarantined
 
 
 def new_run_id(run_date: date) -> str:

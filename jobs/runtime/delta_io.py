@@ -53,23 +53,32 @@ def write_delta(
     writer.save(path)
 
 
-def merge_delta(df: DataFrame, path: str, keys: Sequence[str]) -> None:
+def merge_delta(
+    df: DataFrame,
+    path: str,
+    keys: Sequence[str],
+    partition_by: Sequence[str] = (),
+    changed: str | None = None,
+) -> None:
     """Upsert df into the Delta table at path on its natural keys (created on first use).
 
     Matched rows are updated, new rows inserted: re-running with the same input changes nothing.
+    `changed` names a column (such as a row hash): matched rows are rewritten only when it
+    differs, so a re-run rewrites no files and keeps the rows' first lineage.
     """
     if not keys:
         raise ValueError("merge_delta needs at least one key column")
     spark = df.sparkSession
     if not is_delta(spark, path):
-        write_delta(df, path, mode="overwrite")
+        write_delta(df, path, mode="overwrite", partition_by=partition_by)
         return
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    update = f"NOT (t.`{changed}` <=> s.`{changed}`)" if changed else None
     (
         DeltaTable.forPath(spark, path)
         .alias("t")
         .merge(df.alias("s"), condition)
-        .whenMatchedUpdateAll()
+        .whenMatchedUpdateAll(condition=update)
         .whenNotMatchedInsertAll()
         .execute()
     )

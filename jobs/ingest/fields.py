@@ -1,0 +1,136 @@
+"""Raw text fields -> typed columns, and for each row the first rule it breaks (Spark only).
+
+A reader hands over a struct column `_raw` of source values as text (arrays stay arrays) and
+record-level problems in `_rule`/`_reason`. `apply_fields` adds one typed column per field,
+the table's derived columns, and keeps in `_rule`/`_reason` the first problem of the row.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DataType, StructType
+
+from jobs.ingest.sources import DECIMAL, FieldSpec, TableSpec
+
+TRUE = ("true", "1", "yes", "y", "t")
+FALSE = ("false", "0", "no", "n", "f")
+
+
+def raw_value(spec: FieldSpec) -> Column:
+    column = F.col("_raw")
+    for part in spec.source.split("."):
+        column = column.getField(part)
+    return column
+
+
+def _blank_to_null(raw: Column) -> Column:
+    return F.when(F.trim(raw) == "", F.lit(None)).otherwise(raw)
+
+
+def typed_value(raw: Column, spec: FieldSpec, raw_is_array: bool = False) -> Column:
+    """The field's typed value; null when the text does not parse as its type."""
+    if spec.type == "array":
+        return raw if raw_is_array else F.split(_blank_to_null(raw), r"\s*,\s*")
+    text = F.trim(_blank_to_null(raw))
+    kind = spec.type
+    if kind == "string":
+        return _blank_to_null(raw)
+    if kind in ("int", "long"):
+        return F.when(text.rlike(r"^[+-]?\d+$"), text.cast(kind))
+    if kind == "double" or DECIMAL.fullmatch(kind):
+        return text.cast(kind)
+    if kind == "money":  # "$1,234.50", "$-12.30", "-12.3"
+        return F.regexp_replace(text, r"[$,\s]", "").cast("decimal(14,2)")
+    if kind == "boolean":
+        low = F.lower(text)
+        return F.when(low.isin(*TRUE), True).when(low.isin(*FALSE), False)
+    if kind == "yes_no":
+        low = F.lower(text)
+        return F.when(low == "yes", True).when(low == "no", False)
+    if kind == "date":
+        return F.to_date(text, spec.format) if spec.format else F.to_date(text)
+    if kind == "timestamp":
+        return F.to_timestamp(text, spec.format) if spec.format else F.to_timestamp(text)
+    raise ValueError(f"no conversion for type {kind}")  # sources.py validated the types
+
+
+def _problems(raw: Column, value: Column, spec: FieldSpec) -> list[tuple[Column, str, Column]]:
+    """(condition, rule, reason) for each way this field can make a row bad, in order."""
+    name = F.lit(f"{spec.name}")
+    shown = F.coalesce(raw.cast("string"), F.lit(""))
+    missing = raw.isNull() | (F.trim(raw.cast("string")) == "")
+    found = []
+    if spec.required:
+        found.append((missing, "missing_required_field", F.concat(name, F.lit(" is missing"))))
+    bad_rule = "unparseable_date" if spec.type in ("date", "timestamp") else "wrong_type"
+    want = f" is not a valid {spec.type}" + (f" ({spec.format})" if spec.format else "")
+    found.append(
+        (~missing & value.isNull(), bad_rule, F.concat(name, F.lit(" '"), shown, F.lit("'" + want)))
+    )
+    if spec.min is not None or spec.max is not None:
+        low = value < F.lit(spec.min) if spec.min is not None else F.lit(False)
+        high = value > F.lit(spec.max) if spec.max is not None else F.lit(False)
+        bounds = f" is outside [{spec.min}, {spec.max}]"
+        found.append((low | high, "out_of_range", F.concat(name, F.lit(" "), shown, F.lit(bounds))))
+    if spec.values:
+        found.append(
+            (
+                value.isNotNull() & ~value.isin(*spec.values),
+                "not_allowed_value",
+                F.concat(name, F.lit(" '"), shown, F.lit(f"' is not one of {list(spec.values)}")),
+            )
+        )
+    if spec.pattern:
+        found.append(
+            (
+                value.isNotNull() & ~value.rlike(spec.pattern),
+                "pattern_mismatch",
+                F.concat(name, F.lit(" '"), shown, F.lit(f"' does not match {spec.pattern}")),
+            )
+        )
+    return found
+
+
+def first_problem(checks: list[tuple[Column, str, Column]]) -> tuple[Column, Column]:
+    """(_rule, _reason) of the first check that holds, both null if none does."""
+    rule = F.lit(None).cast("string")
+    reason = F.lit(None).cast("string")
+    for condition, name, why in reversed(checks):
+        rule = F.when(condition, F.lit(name)).otherwise(rule)
+        reason = F.when(condition, why).otherwise(reason)
+    return rule, reason
+
+
+def _type_at(schema: DataType, path: str) -> DataType | None:
+    for part in path.split("."):
+        if not isinstance(schema, StructType) or part not in schema.fieldNames():
+            return None
+        schema = schema[part].dataType
+    return schema
+
+
+def apply_fields(df: DataFrame, table: TableSpec) -> DataFrame:
+    """Add typed and derived columns; `_rule`/`_reason` keep the row's first problem."""
+    raw_schema = df.schema["_raw"].dataType
+    checks: list[tuple[Column, str, Column]] = []
+    typed = []
+    markers = [str(m) for m in table.options.get("null_values", ())]  # e.g. "not available"
+    for spec in table.fields:
+        raw = raw_value(spec)
+        is_array = isinstance(_type_at(raw_schema, spec.source), ArrayType)
+        if markers and not is_array:
+            raw = F.when(raw.isin(*markers), F.lit(None)).otherwise(raw)
+        value = typed_value(raw, spec, is_array)
+        typed.append(value.alias(spec.name))
+        checks.extend(_problems(raw, F.col(spec.name), spec) if not is_array else [])
+    out = df.select("*", *typed)
+    for name, expression in table.derive.items():
+        out = out.withColumn(name, F.expr(expression))
+        if name in table.derive_required:
+            why = F.lit(f"{name} cannot be computed ({expression}) from this row")
+            checks.append((F.col(name).isNull(), "underivable_field", why))
+    rule, reason = first_problem(checks)
+    return out.withColumn("_reason", F.coalesce(F.col("_reason"), reason)).withColumn(
+        "_rule", F.coalesce(F.col("_rule"), rule)
+    )

@@ -1,0 +1,127 @@
+"""Parsed records -> typed rows in raw, rejects in quarantine, counts that reconcile.
+
+For one table and one delivery: type the fields, mark duplicates of a key, split good from
+bad, MERGE the rejects into `quarantine/<table>` and the good rows into `raw/<table>` (each one
+Delta commit: all of a delivery's rows or none), then record the files in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from jobs.ingest import ledger
+from jobs.ingest.fields import apply_fields
+from jobs.ingest.landed import UnreadableFileError
+from jobs.ingest.readers import Parsed
+from jobs.ingest.sources import TableSpec
+from jobs.runtime import delta_io, quarantine
+from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.lineage import with_lineage
+
+
+def mark_duplicates(df: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """Rows that repeat the key of an earlier good row (file order) become `duplicate_key`."""
+    good = F.col("_rule").isNull()
+    in_order = Window.partitionBy(good, *keys).orderBy("_source_file", "_n", "_record")
+    later = good & (F.row_number().over(in_order) > 1)
+    first = F.first("_record").over(in_order)
+    key_names = ", ".join(keys)
+    return df.withColumn(
+        "_reason",
+        F.when(
+            later,
+            F.concat(
+                F.lit(f"duplicate key ({key_names}) of "), first, F.lit(" (the first is kept)")
+            ),
+        ).otherwise(F.col("_reason")),
+    ).withColumn("_rule", F.when(later, F.lit("duplicate_key")).otherwise(F.col("_rule")))
+
+
+def rule_counts(df: DataFrame) -> dict[str | None, int]:
+    return {r["_rule"]: r["count"] for r in df.groupBy("_rule").count().collect()}
+
+
+def load_table(
+    ctx: RunContext,
+    table: TableSpec,
+    parsed: Parsed,
+    entries: Sequence[ledger.LedgerEntry],
+    refine: Callable[[DataFrame], DataFrame] | None = None,
+) -> JobResult:
+    """Write one delivery of one table; `entries` are the ledger rows to record once it is in.
+
+    `refine` is a feed's own step on the typed rows (e.g. geometry checks) before the split;
+    the columns it adds become columns of the table.
+    """
+    columns = table.columns
+    counts: dict[str | None, int] = {}
+    for row in parsed.file_rows:
+        counts[row[4]] = counts.get(row[4], 0) + 1
+    typed = None
+    if parsed.df is not None:
+        typed = apply_fields(parsed.df, table)
+        if refine is not None:
+            before = set(typed.columns)
+            typed = refine(typed)
+            columns += [c for c in typed.columns if c not in before and not c.startswith("_")]
+        typed = mark_duplicates(typed, table.keys).persist(StorageLevel.MEMORY_AND_DISK)
+        for rule, n in rule_counts(typed).items():
+            counts[rule] = counts.get(rule, 0) + n
+        if counts.get("unknown_column") and table.on_unknown_column == "fail":
+            first = typed.filter(F.col("_rule") == "unknown_column").first()
+            typed.unpersist()
+            raise UnreadableFileError(
+                f"{first._source_file} {first._record}: {first._reason} "
+                f"(on_unknown_column: fail in {table.source_file})"
+            )
+    written = counts.pop(None, 0)
+    rejected = sum(counts.values())
+    try:
+        if rejected:
+            frames = []
+            if typed is not None:
+                frames.append(
+                    quarantine.quarantine_frame(
+                        typed.filter(F.col("_rule").isNotNull()), ctx.run_id
+                    )
+                )
+            if parsed.file_rows:
+                frames.append(quarantine.file_rows_frame(ctx.spark, parsed.file_rows, ctx.run_id))
+            bad = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
+            delta_io.merge_delta(
+                bad, ctx.path(f"quarantine/{table.name}"), quarantine.KEYS, changed="reason"
+            )
+        if typed is not None and written:
+            good = with_lineage(typed.filter(F.col("_rule").isNull()), columns, ctx.run_id)
+            delta_io.merge_delta(
+                good,
+                ctx.path(f"raw/{table.name}"),
+                table.keys,
+                partition_by=table.partition_by,
+                changed="_row_hash",
+            )
+    finally:
+        if typed is not None:
+            typed.unpersist()
+    read = written + rejected
+    ledger.record(
+        ctx,
+        [
+            replace(e, rows_read=read, rows_written=written, rows_quarantined=rejected)
+            for e in entries
+        ],
+    )
+    return JobResult(
+        table.name,
+        rows_read=read,
+        rows_written=written,
+        rows_quarantined=rejected,
+        feed=table.feed,
+        files=len(entries),
+        rules=tuple(sorted((str(k), v) for k, v in counts.items())),
+    )

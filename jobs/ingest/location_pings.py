@@ -1,0 +1,8 @@
+"""Feed `location_pings`: app pings (or GeoLife .plt tracks), coordinates range-checked."""
+
+from __future__ import annotations
+
+from jobs.ingest.engine import Refine
+
+# table -> this feed's own step on typed rows, between typing and the quarantine split
+REFINE: dict[str, Refine] = {}
