@@ -3,8 +3,8 @@
 Every reader returns `Parsed`: a DataFrame with `_source_file`, `_record` ("line 12",
 "record 7", "line 3 hit 2") and its number `_n`, `_original` (the text, or base64 of the
 bytes), `_encoding` ("text" or "base64"), `_raw` (a struct of the source values as text)
-and `_rule`/`_reason` for record-level problems; plus file-level quarantine rows (empty or truncated files) made on the
-driver. Typing and row rules come after, in `fields.apply_fields`.
+and `_rule`/`_reason` for record-level problems; plus file-level quarantine rows (empty or
+truncated files) made on the driver. Typing and row rules come after, in `fields.apply_fields`.
 """
 
 from __future__ import annotations

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 
 import pytest
-
-from decimal import Decimal
 
 from jobs.generate.mainframe import packed, signed_zoned, text, zoned
 
