@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from jobs.errors import OfferlakeError, StageFailedError
+from jobs.errors import ConfigError, OfferlakeError, StageFailedError
 from jobs.pipeline import STAGE_NAMES, STAGES, run_pipeline, run_stage
 from jobs.reconciliation import failures, reconciliation_table
 from jobs.runtime.config import LakeConfig
@@ -70,6 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
     pipe = commands.add_parser("pipeline", help="run every built stage in order for a date")
     pipe.add_argument("--date", type=_date, default=date.today())
 
+    public = commands.add_parser(
+        "ingest-public",
+        help="land real public datasets (Berka, TabFormer, ...) and ingest them",
+        description="Copy public datasets into their feeds' landing folders and ingest them "
+        "with the matching source format (see conf/sources/*.yaml).",
+    )
+    for name, what in (
+        ("berka", "Berka/PKDD'99 *.asc files"),
+        ("tabformer", "IBM TabFormer card transactions, users and cards CSV"),
+        ("carddemo", "AWS CardDemo folder (cpy/ and data/EBCDIC/)"),
+        ("ga", "Google Analytics 360 sessions as JSON lines (gzip)"),
+        ("geolife", "GeoLife folder of users (<user>/Trajectory/*.plt)"),
+        ("osm", "OpenStreetMap GeoJSON POIs (any depth)"),
+    ):
+        public.add_argument(f"--{name}", type=Path, metavar="DIR", help=what)
+    public.add_argument("--date", type=_date, default=date.today(), help="delivery date")
+
     commands.add_parser("stages", help="list the pipeline's stages and which are built")
     return parser
 
@@ -122,6 +139,19 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
         raise StageFailedError(f"pipeline: {len(bad)} feeds/tables failed (see the tables above)")
 
 
+def _ingest_public(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.ingest.public import LAYOUTS, ingest_public
+
+    sources = {name: getattr(args, name) for name in LAYOUTS if getattr(args, name)}
+    if not sources:
+        raise ConfigError("ingest-public: name at least one dataset, e.g. --berka DIR")
+    results = ingest_public(config, sources, args.date)
+    out.print(reconciliation_table(f"public datasets landed on {args.date}", results))
+    bad = failures(results)
+    if bad:
+        raise StageFailedError(f"ingest-public: {len(bad)} feeds/tables failed")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -139,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         elif args.command == "pipeline":
             _pipeline(args, config)
+        elif args.command == "ingest-public":
+            _ingest_public(args, config)
         elif args.command == "stages":
             for s in STAGES:
                 out.print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,6 +224,8 @@ def read_csv(spark: SparkSession, table: TableSpec, files: Sequence[LandedFile])
     for name, why in drift.items():
         drifted = F.when(source == name, F.lit(why)).otherwise(drifted)
     raw = F.from_csv(F.col("value"), ddl, options)
+    # an odd number of quote characters: the line stops inside a quoted field
+    open_quote = F.size(F.split(F.col("_original"), re.escape(quote))) % 2 == 0
     return Parsed(
         lines.select(
             source.alias("_source_file"),
@@ -240,9 +243,11 @@ def read_csv(spark: SparkSession, table: TableSpec, files: Sequence[LandedFile])
             "_encoding",
             "_raw",
             F.when(F.col("_drift").isNotNull(), "unknown_column")
+            .when(open_quote, "truncated_record")
             .when(F.col("_raw._extra").isNotNull(), "wrong_field_count")
             .alias("_rule"),
             F.when(F.col("_drift").isNotNull(), F.col("_drift"))
+            .when(open_quote, F.lit("the record ends inside a quoted field (cut off?)"))
             .when(
                 F.col("_raw._extra").isNotNull(),
                 F.lit(f"more than the {len(columns)} expected fields"),
@@ -256,6 +261,19 @@ def read_csv(spark: SparkSession, table: TableSpec, files: Sequence[LandedFile])
 # -- mainframe files ------------------------------------------------------------------------------
 
 
+def copybook_for(table: TableSpec, file: LandedFile, conf_dir: Path) -> Path:
+    """`copybooks/x.cpy` lives in conf/; `landed:X.cpy` was delivered next to the data file."""
+    name = str(table.options["copybook"])
+    if name.startswith("landed:"):
+        path = file.path.parent / name.removeprefix("landed:")
+        if not path.is_file():
+            raise UnreadableFileError(
+                f"{file.relative}: its copybook {path.name} was not delivered"
+            )
+        return path
+    return conf_dir / name
+
+
 def read_cobol(
     spark: SparkSession, table: TableSpec, files: Sequence[LandedFile], conf_dir: Path
 ) -> Parsed:
@@ -265,10 +283,10 @@ def read_cobol(
     quarantine with its bytes; a number Cobrix cannot decode (bad packed decimal, bad zoned
     sign) leaves the field null, and the record is quarantined with its bytes.
     """
-    copybook = conf_dir / table.options["copybook"]
     length = int(table.options["record_length"])
     frames, file_rows = [], []
     for file in files:
+        copybook = copybook_for(table, file, conf_dir)
         if file.size == 0:
             file_rows.append(
                 (file.relative, "file", "", "base64", "empty_file", "the file is empty")

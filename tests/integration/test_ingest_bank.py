@@ -1,4 +1,4 @@
-"""`offerlake run ingest` on a small generated bank: every feed, reconciled, idempotent, crash-safe."""
+"""`offerlake run ingest` on a small generated bank: reconciled, idempotent, crash-safe."""
 
 from __future__ import annotations
 
