@@ -176,7 +176,7 @@ def test_geolife_tracks_become_pings_and_the_impossible_latitude_is_quarantined(
         .collect()
     )
     assert [r.record for r in bad] == ["line 6782"]
-    assert bad[0].original.startswith("400.1667")
+    assert bad[0].original.startswith("400.16666")
     assert {rule for rule, _ in found.values()} <= {"out_of_range", "duplicate_key"}
     first = lake.table("raw/location_pings").filter(
         "device_id = 'geolife-020' AND trajectory = '20110911000506'"
