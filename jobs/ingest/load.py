@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.ingest import ledger
+from jobs.ingest.checks import check_delivery
 from jobs.ingest.fields import apply_fields
 from jobs.ingest.landed import UnreadableFileError
 from jobs.ingest.readers import Parsed
@@ -69,7 +70,17 @@ def load_table(
             before = set(typed.columns)
             typed = refine(typed)
             columns += [c for c in typed.columns if c not in before and not c.startswith("_")]
-        typed = mark_duplicates(typed, table.keys).persist(StorageLevel.MEMORY_AND_DISK)
+        typed = mark_duplicates(typed, table.keys)
+        # keep what the two writes need: the source text only for rows that go to quarantine
+        typed = typed.select(
+            *columns,
+            "_source_file",
+            "_record",
+            F.when(F.col("_rule").isNotNull(), F.col("_original")).alias("_original"),
+            "_encoding",
+            "_rule",
+            "_reason",
+        ).persist(StorageLevel.MEMORY_AND_DISK)
         for rule, n in rule_counts(typed).items():
             counts[rule] = counts.get(rule, 0) + n
         if counts.get("unknown_column") and table.on_unknown_column == "fail":
@@ -81,6 +92,16 @@ def load_table(
             )
     written = counts.pop(None, 0)
     rejected = sum(counts.values())
+    if typed is not None and written and table.expectations:
+        try:
+            check_delivery(
+                typed.filter(F.col("_rule").isNull()).select(*columns),
+                table,
+                ", ".join(e.source for e in entries),
+            )
+        except Exception:
+            typed.unpersist()
+            raise
     try:
         if rejected:
             frames = []

@@ -192,3 +192,8 @@ def load_sources(conf_dir: Path, formats: dict[str, str] | None = None) -> list[
     if unknown:
         raise ConfigError(f"{folder}: no source config for feed(s) {sorted(unknown)}")
     return feeds
+
+
+def feed_names(conf_dir: Path) -> list[str]:
+    """The feeds configured in conf/sources/ (file names only: nothing parsed)."""
+    return sorted(p.stem for p in (conf_dir / "sources").glob("*.yaml"))

@@ -42,3 +42,36 @@ def test_pipeline_dag_runs_with_dag_test(dagbag, tmp_path, monkeypatch):
 
     run = dag.test(logical_date=__import__("pendulum").datetime(2026, 3, 1, tz="UTC"))
     assert run.state == DagRunState.SUCCESS
+
+
+def test_ingest_dag_has_one_parallel_task_per_feed(dagbag):
+    from jobs.ingest.sources import feed_names
+    from jobs.runtime.config import conf_dir
+
+    dag = dagbag.dags["ingest"]
+    assert sorted(t.task_id for t in dag.tasks) == [f"ingest_{f}" for f in feed_names(conf_dir())]
+    assert all(not t.upstream_task_ids for t in dag.tasks)
+    assert "quarantine" in (dag.doc_md or "")
+
+
+def test_ingest_dag_lands_a_feed_with_dag_test(dagbag, tmp_path, monkeypatch, spark):
+    import json
+
+    import pendulum
+    from airflow.utils.state import DagRunState
+
+    monkeypatch.setenv("OFFERLAKE_LAKE", str(tmp_path))
+    crm = tmp_path / "onprem/landing/crm/2026-03-01"
+    crm.mkdir(parents=True)
+    client = {
+        "client_id": 1,
+        "name": {"first": "Jana", "last": "Novakova"},
+        "date_of_birth": "1980-05-17",
+        "client_created_date": "2019-01-02",
+        "email": "jana@example.cz",
+    }
+    (crm / "crm_clients.jsonl").write_text(json.dumps(client) + "\n")
+    run = dagbag.dags["ingest"].test(logical_date=pendulum.datetime(2026, 3, 1, tz="UTC"))
+    assert run.state == DagRunState.SUCCESS
+    raw = spark.read.format("delta").load(str(tmp_path / "onprem/raw/crm_clients"))
+    assert [r.client_id for r in raw.collect()] == [1]

@@ -24,7 +24,7 @@ CLIENT = {
 
 
 def client(**changes) -> str:
-    record = {**CLIENT, **changes}
+    record = {**CLIENT, "email": f"client{changes.get('client_id', 1)}@example.cz", **changes}
     return json.dumps({k: v for k, v in record.items() if v is not None})
 
 
@@ -297,3 +297,24 @@ def test_negative_or_absurd_account_movement_is_quarantined(lake, amount):
     assert_reconciled(lake.ingest("transactions")["transactions"], 1, 1)
     rule, reason = lake.quarantined("transactions")["trans_id 2"]
     assert rule == "out_of_range" and reason.startswith("amount ")
+
+
+def test_delivery_failing_its_expectation_suite_is_rejected_whole(lake):
+    from jobs.generate.card_transactions import HEADER
+
+    in_cents = [
+        f"0,0,2026,3,1,09:{m:02d},${amount}.00,Chip Transaction,123,Praha,PR,11000.0,5411,,No"
+        for m, amount in enumerate([12550, 89900, 4300, 990000])
+    ]
+    lake.land(
+        "card_transactions",
+        "card_transaction.v1.csv",
+        ",".join(HEADER) + "\n" + "\n".join(in_cents),
+    )
+    error = lake.ingest("card_transactions")["card_transactions"].error
+    assert "card_transactions/2026-03-31/card_transaction.v1.csv" in error
+    assert "ExpectColumnMeanToBeBetween" in error or "expect_column_mean_to_be_between" in error
+    from delta.tables import DeltaTable
+
+    raw = lake.root / "onprem/raw/card_transactions"
+    assert not DeltaTable.isDeltaTable(lake.spark, str(raw))
