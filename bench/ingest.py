@@ -1,6 +1,6 @@
 """Benchmark: `offerlake run ingest` on the 100,000-customer, 365-day bank, feed by feed.
 
-    .venv/bin/python -m bench.ingest [--bank DIR] [--customers 100000] [--days 365]
+    .venv/bin/python -m bench.ingest [--bank DIR] [--customers 100000] [--days 365] [--feeds a,b]
 
 Generates the bank into DIR if it is not there (bench/data/bank by default), ingests every feed
 into a fresh raw zone, and in the same run loads the card-transaction CSV with DuckDB's
@@ -63,7 +63,9 @@ def main() -> None:
     parser.add_argument("--bank", type=Path, default=Path(__file__).parent / "data" / "bank")
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--feeds", help="comma-separated feeds to measure (default: all)")
     args = parser.parse_args()
+    chosen = set(args.feeds.split(",")) if args.feeds else None
     spec = BankSpec(args.customers, args.days, seed=7)
     landing = args.bank / "onprem" / "landing"
     if not landing.is_dir():
@@ -81,6 +83,8 @@ def main() -> None:
     context = RunContext(config, Side.ONPREM, run_date, _spark=spark)
     rows = []
     for feed in load_sources(config.conf_dir):
+        if chosen is not None and feed.name not in chosen:
+            continue
         began = time.perf_counter()
         results = run_feed(context, feed)
         seconds = time.perf_counter() - began

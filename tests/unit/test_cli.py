@@ -43,3 +43,32 @@ def test_config_error_is_one_red_line_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "lake.yaml: file not found" in err
     assert "Traceback" not in err
+
+
+def test_run_ingest_prints_the_reconciliation_table(tmp_path, capsys, spark):
+    from jobs.cli import main
+
+    landing = tmp_path / "onprem/landing/offer_responses/2026-03-01"
+    landing.mkdir(parents=True)
+    (landing / "responses.jsonl").write_text(
+        '{"client_id":1,"offer_id":"O-1","event":"opened","ts":"2026-03-01T10:00:00Z"}\n'
+        '{"client_id":1,"offer_id":"O-1","event":"teleported","ts":"2026-03-01T10:01:00Z"}\n'
+    )
+    code = main(["--lake", str(tmp_path), "run", "ingest", "--date", "2026-03-01"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    row = next(line for line in printed.splitlines() if "offer_responses" in line)
+    assert "2" in row and "not_allowed_value 1" in row and "reconciled" in row
+
+
+def test_run_ingest_exits_1_naming_an_unreadable_file(tmp_path, capsys, spark):
+    from jobs.cli import main
+
+    landing = tmp_path / "onprem/landing/crm/2026-03-01"
+    landing.mkdir(parents=True)
+    (landing / "crm_clients.jsonl").write_bytes(b"\x00\x01binary\x00")
+    code = main(["--lake", str(tmp_path), "run", "ingest", "--date", "2026-03-01"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "crm/2026-03-01/crm_clients.jsonl" in captured.out
+    assert "failed" in captured.err
