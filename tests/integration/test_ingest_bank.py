@@ -13,22 +13,22 @@ from jobs.runtime.lineage import LINEAGE
 from tests.integration.conftest import Lake
 
 SPEC = BankSpec(customers=80, days=20, seed=5)
-TABLES = {
-    "crm_clients": "client_id",
-    "accounts": "account_id",
-    "dispositions": "disp_id",
-    "cards": "card_id",
-    "transactions": "trans_id",
-    "card_transactions": "user",
-    "card_users": "user",
-    "payment_cards": "card_index",
-    "web_sessions": "visit_id",
-    "web_hits": "hit_number",
-    "web_visitors": "client_id",
-    "location_pings": "device_id",
-    "allies": "ally_id",
-    "offer_responses": "offer_id",
-}
+TABLES = (
+    "crm_clients",
+    "accounts",
+    "dispositions",
+    "cards",
+    "transactions",
+    "card_transactions",
+    "card_users",
+    "payment_cards",
+    "web_sessions",
+    "web_hits",
+    "web_visitors",
+    "location_pings",
+    "allies",
+    "offer_responses",
+)
 
 
 @pytest.fixture(scope="module")
