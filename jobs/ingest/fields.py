@@ -92,14 +92,12 @@ def _problems(raw: Column, value: Column, spec: FieldSpec) -> list[tuple[Column,
     return found
 
 
-def first_problem(checks: list[tuple[Column, str, Column]]) -> tuple[Column, Column]:
-    """(_rule, _reason) of the first check that holds, both null if none does."""
-    rule = F.lit(None).cast("string")
-    reason = F.lit(None).cast("string")
-    for condition, name, why in reversed(checks):
-        rule = F.when(condition, F.lit(name)).otherwise(rule)
-        reason = F.when(condition, why).otherwise(reason)
-    return rule, reason
+def problem_index(checks: list[tuple[Column, str, Column]], start: int) -> Column:
+    """Number (from `start`) of the first check that holds; null when none does."""
+    index = F.lit(None).cast("int")
+    for offset, (condition, _, _) in reversed(list(enumerate(checks))):
+        index = F.when(condition, F.lit(start + offset)).otherwise(index)
+    return index
 
 
 def _type_at(schema: DataType, path: str) -> DataType | None:
@@ -122,10 +120,17 @@ def parsed_once(df: DataFrame) -> DataFrame:
 
 
 def apply_fields(df: DataFrame, table: TableSpec) -> DataFrame:
-    """Add typed and derived columns; `_rule`/`_reason` keep the row's first problem."""
+    """Add typed and derived columns; `_rule`/`_reason` keep the row's first problem.
+
+    The typed values are computed once (a barrier) before the checks read them. Each field's
+    checks become one small column holding the number of its first failing check, so that a
+    good row costs one pass over the conditions and no string building, and no generated
+    method grows past the JVM's 64 KB limit however many fields a table has. The rule and
+    reason are looked up from that number only for rows that have one.
+    """
     df = parsed_once(df)
     raw_schema = df.schema["_raw"].dataType
-    checks: list[tuple[Column, str, Column]] = []
+    groups: list[list[tuple[Column, str, Column]]] = []
     typed = []
     markers = [str(m) for m in table.options.get("null_values", ())]  # e.g. "not available"
     for spec in table.fields:
@@ -133,16 +138,31 @@ def apply_fields(df: DataFrame, table: TableSpec) -> DataFrame:
         is_array = isinstance(_type_at(raw_schema, spec.source), ArrayType)
         if markers and not is_array:
             raw = F.when(raw.isin(*markers), F.lit(None)).otherwise(raw)
-        value = typed_value(raw, spec, is_array)
-        typed.append(value.alias(spec.name))
-        checks.extend(_problems(raw, F.col(spec.name), spec) if not is_array else [])
+        typed.append(typed_value(raw, spec, is_array).alias(spec.name))
+        if not is_array:
+            groups.append(_problems(raw, F.col(spec.name), spec))
     out = df.select("*", *typed)
     for name, expression in table.derive.items():
         out = out.withColumn(name, F.expr(expression))
         if name in table.derive_required:
             why = F.lit(f"{name} cannot be computed ({expression}) from this row")
-            checks.append((F.col(name).isNull(), "underivable_field", why))
-    rule, reason = first_problem(checks)
-    return out.withColumn("_reason", F.coalesce(F.col("_reason"), reason)).withColumn(
-        "_rule", F.coalesce(F.col("_rule"), rule)
+            groups.append([(F.col(name).isNull(), "underivable_field", why)])
+    out = parsed_once(out)
+    checks = [check for group in groups for check in group]
+    indexes, start = [], 0
+    for group in groups:
+        indexes.append(problem_index(group, start))
+        start += len(group)
+    if not checks:
+        return out
+    problem = F.coalesce(*indexes, F.lit(None).cast("int"))
+    rules = F.array(*[F.lit(name) for _, name, _ in checks])
+    reason = F.lit(None).cast("string")
+    for number, (_, _, why) in reversed(list(enumerate(checks))):
+        reason = F.when(F.col("_problem") == number, why).otherwise(reason)
+    return (
+        out.withColumn("_problem", problem)
+        .withColumn("_reason", F.coalesce(F.col("_reason"), reason))
+        .withColumn("_rule", F.coalesce(F.col("_rule"), F.element_at(rules, F.col("_problem") + 1)))
+        .drop("_problem")
     )
