@@ -31,6 +31,10 @@ def offerlake_pipeline():
         from jobs.runtime.config import LakeConfig
 
         result = run(LakeConfig.load(), date.fromisoformat(ds))
+        if result.leak_hits:
+            from jobs.privacy.commands import raise_on_hits
+
+            raise_on_hits(result.leak_hits)
         return {
             "written": {
                 stage: sum(r.rows_written for r in rs) for stage, rs in result.results.items()

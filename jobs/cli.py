@@ -88,6 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     public.add_argument("--date", type=_date, default=date.today(), help="delivery date")
 
     commands.add_parser("stages", help="list the pipeline's stages and which are built")
+
+    commands.add_parser(
+        "leakscan",
+        help="look for personal data in every lake table; exit 1 on any hit",
+        description="Compare every value of every stage, analytics and handoff table with the "
+        "raw PII values and PII detectors (e-mail, phone, card number with Luhn, IBAN, CRM names).",
+    )
+    vault = commands.add_parser("vault", help="operate the on-prem vault (audit-logged)")
+    vault_commands = vault.add_subparsers(dest="vault_command", required=True, metavar="ACTION")
+    detok = vault_commands.add_parser("detokenize", help="print the clear value of a token")
+    detok.add_argument("--token", required=True)
+    detok.add_argument(
+        "--purpose", default="operator lookup", help="why (written to the audit log)"
+    )
+    erase = vault_commands.add_parser(
+        "erase", help="forget a customer: shred their data key, delete their raw and stage rows"
+    )
+    erase.add_argument("--client-id", required=True)
+    vault_commands.add_parser(
+        "rotate", help="new key-encryption key; data keys re-wrapped, nothing re-encrypted"
+    )
     return parser
 
 
@@ -137,6 +158,11 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
     bad = [r for results in result.results.values() for r in failures(results)]
     if bad:
         raise StageFailedError(f"pipeline: {len(bad)} feeds/tables failed (see the tables above)")
+    if result.leak_hits is not None:
+        from jobs.privacy.commands import raise_on_hits
+
+        out.print(result.leak_table)
+        raise_on_hits(result.leak_hits)
 
 
 def _ingest_public(args: argparse.Namespace, config: LakeConfig) -> None:
@@ -150,6 +176,25 @@ def _ingest_public(args: argparse.Namespace, config: LakeConfig) -> None:
     bad = failures(results)
     if bad:
         raise StageFailedError(f"ingest-public: {len(bad)} feeds/tables failed")
+
+
+def _leakscan(config: LakeConfig) -> None:
+    from jobs.privacy.commands import leakscan, raise_on_hits
+
+    table, hits = leakscan(config)
+    out.print(table)
+    raise_on_hits(hits)
+
+
+def _vault(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.privacy import commands
+
+    if args.vault_command == "detokenize":
+        out.print(commands.detokenize(config, args.token, args.purpose), highlight=False)
+    elif args.vault_command == "erase":
+        out.print(commands.erase(config, args.client_id))
+    elif args.vault_command == "rotate":
+        out.print(commands.rotate(config))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             _pipeline(args, config)
         elif args.command == "ingest-public":
             _ingest_public(args, config)
+        elif args.command == "leakscan":
+            _leakscan(config)
+        elif args.command == "vault":
+            _vault(args, config)
         elif args.command == "stages":
             for s in STAGES:
                 out.print(

@@ -40,7 +40,12 @@ STAGES: tuple[Stage, ...] = (
         "landing files -> typed raw Delta tables + quarantine",
         "jobs.ingest.run.run",
     ),
-    Stage("privacy", Side.ONPREM, "raw -> tokenized, scrubbed stage tables + vault"),
+    Stage(
+        "privacy",
+        Side.ONPREM,
+        "raw -> tokenized, scrubbed stage tables + vault",
+        "jobs.privacy.gate.run",
+    ),
     Stage("model", Side.LAKE, "stage -> customer_360 metrics and segments"),
     Stage("geofence", Side.LAKE, "pings x ally geofences -> geo_events (Sedona)"),
     Stage("match", Side.LAKE, "campaigns (.offer) x customer_360 -> deliverable_offers"),
@@ -67,6 +72,8 @@ def run_stage(
 class PipelineRun:
     results: dict[str, list[JobResult]]
     not_built: tuple[str, ...]
+    leak_table: object = None  # rich Table of the closing leak scan
+    leak_hits: list | None = None  # None when no stage wrote to the lake
 
 
 def run_pipeline(config: LakeConfig, run_date: date) -> PipelineRun:
@@ -81,4 +88,10 @@ def run_pipeline(config: LakeConfig, run_date: date) -> PipelineRun:
 
             spark = build_spark(config)
         results[s.name] = run_stage(s.name, config, run_date, spark)
-    return PipelineRun(results, tuple(s.name for s in STAGES if not s.built))
+    not_built = tuple(s.name for s in STAGES if not s.built)
+    if "privacy" not in results:
+        return PipelineRun(results, not_built)
+    from jobs.privacy.commands import leakscan
+
+    table, hits = leakscan(config, spark)  # the release gate: zero hits
+    return PipelineRun(results, not_built, table, hits)

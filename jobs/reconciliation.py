@@ -29,6 +29,7 @@ def reconciliation_table(title: str, results: Sequence[JobResult]) -> Table:
         else:
             why = ", ".join(f"{rule} {n:,}" for rule, n in r.rules)
             status = "[green]reconciled[/green]" + (f" ({why})" if why else "")
+        status += "".join(f"; {note}" for note in r.notes)
         files = f"{r.files}" + (f" (+{r.skipped_files} done before)" if r.skipped_files else "")
         table.add_row(
             r.feed,

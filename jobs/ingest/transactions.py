@@ -8,8 +8,6 @@ feed reads the Berka files (`trans.asc`, `loan.asc`, `order.asc`) instead.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from jobs.ingest.landed import UnreadableFileError, deliveries
 from jobs.ingest.load import load_table
 from jobs.ingest.readers import Parsed
 from jobs.ingest.sources import FeedSpec, TableSpec
+from jobs.runtime.config import expand_env
 from jobs.runtime.context import JobResult, RunContext
 from jobs.runtime.zones import Zone
 
@@ -44,22 +43,12 @@ class JdbcSource:
         return f"{scheme}:{where}/{self.dbtable}"
 
 
-def _expand(url: str, table: TableSpec) -> str:
-    def env(match: re.Match) -> str:
-        value = os.environ.get(match.group(1))
-        if value is None:
-            raise ConfigError(f"{table.source_file}: url needs ${match.group(1)}, which is not set")
-        return value
-
-    return re.sub(r"\$\{(\w+)\}", env, url)
-
-
 def source_for(ctx: RunContext, table: TableSpec) -> JdbcSource | None:
     """The database to read: the configured URL, else the newest landed SQLite file (or None)."""
     options = table.options
     url = options.get("url")
     if url:
-        url = _expand(str(url), table)
+        url = expand_env(str(url), f"{table.source_file}: url")
     else:
         landing = Path(ctx.zone_path(Zone.LANDING))
         found = [

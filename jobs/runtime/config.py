@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,18 @@ def load_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def expand_env(text: str, where: str) -> str:
+    """`${NAME}` -> the environment variable NAME; unset is a ConfigError naming `where`."""
+
+    def env(match: re.Match) -> str:
+        value = os.environ.get(match.group(1))
+        if value is None:
+            raise ConfigError(f"{where}: needs ${match.group(1)}, which is not set")
+        return value
+
+    return re.sub(r"\$\{(\w+)\}", env, text)
 
 
 def _absolute(root: str) -> str:

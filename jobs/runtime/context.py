@@ -28,6 +28,7 @@ class JobResult:
     skipped_files: int = 0  # files already ingested (same checksum), not read again
     rules: tuple[tuple[str, int], ...] = ()  # quarantine count per rule
     error: str = ""  # why this feed failed, when it did
+    notes: tuple[str, ...] = ()  # figures worth printing with the row (e.g. k-anonymity)
 
     @property
     def reconciled(self) -> bool:

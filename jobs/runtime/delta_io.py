@@ -28,6 +28,20 @@ def is_delta(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
+def list_folders(spark: SparkSession, root: str) -> list[str]:
+    """Names of the folders directly under root (local folder or s3a://), sorted."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(root)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return []
+    return sorted(s.getPath().getName() for s in fs.listStatus(path) if s.isDirectory())
+
+
+def list_tables(spark: SparkSession, root: str) -> list[str]:
+    """Names of the Delta tables directly under root, sorted."""
+    return [n for n in list_folders(spark, root) if is_delta(spark, f"{root}/{n}")]
+
+
 def write_delta(
     df: DataFrame,
     path: str,

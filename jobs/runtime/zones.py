@@ -20,6 +20,7 @@ class Zone(StrEnum):
     RAW = "raw"
     QUARANTINE = "quarantine"
     VAULT = "vault"
+    KEYS = "keys"  # the vault's local key file (key_provider: local)
     DELIVERY = "delivery"
     STAGE = "stage"
     ANALYTICS = "analytics"

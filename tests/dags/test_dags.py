@@ -75,3 +75,9 @@ def test_ingest_dag_lands_a_feed_with_dag_test(dagbag, tmp_path, monkeypatch, sp
     assert run.state == DagRunState.SUCCESS
     raw = spark.read.format("delta").load(str(tmp_path / "onprem/raw/crm_clients"))
     assert [r.client_id for r in raw.collect()] == [1]
+
+
+def test_privacy_dag_runs_the_gate_then_the_leak_scan(dagbag):
+    dag = dagbag.dags["privacy"]
+    assert dag is not None and dag.doc_md and "leak scan" in dag.doc_md
+    assert dag.get_task("leakscan").upstream_task_ids == {"privacy_gate"}

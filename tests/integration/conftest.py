@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from jobs.generate.bank import BankSpec, generate_bank
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import JobResult, RunContext
 from jobs.runtime.zones import Side
@@ -49,9 +51,16 @@ class Lake:
         results = run(self.context(run_date), list(feeds) or None, formats)
         return {r.table or r.feed: r for r in results}
 
+    def run(self, stage: str, run_date: date = DELIVERY) -> dict[str, JobResult]:
+        from jobs.pipeline import run_stage
+
+        results = run_stage(stage, self.config, run_date, self.spark)
+        return {r.table or r.feed: r for r in results}
+
     def table(self, ref: str):
         zone, name = ref.split("/")
-        return self.spark.read.format("delta").load(str(self.root / "onprem" / zone / name))
+        side = "lake" if zone in ("stage", "analytics", "handoff") else "onprem"
+        return self.spark.read.format("delta").load(str(self.root / side / zone / name))
 
     def quarantined(self, table: str) -> dict[str, tuple[str, str]]:
         """record -> (rule, reason) of the table's quarantine."""
@@ -62,3 +71,50 @@ class Lake:
 @pytest.fixture
 def lake(tmp_path, spark) -> Lake:
     return Lake(tmp_path / "lake", spark)
+
+
+# A small generated bank, ingested once per test run; tests copy it before changing anything.
+SMALL_BANK = BankSpec(customers=80, days=20, seed=5)
+RAW_TABLES = (
+    "crm_clients",
+    "accounts",
+    "dispositions",
+    "cards",
+    "transactions",
+    "card_transactions",
+    "card_users",
+    "payment_cards",
+    "web_sessions",
+    "web_hits",
+    "web_visitors",
+    "location_pings",
+    "allies",
+    "offer_responses",
+)
+
+
+def fresh_lake(bank: Path, tmp_path: Path, spark) -> Lake:
+    """A new lake whose landing zone holds the bank's files."""
+    lake = Lake(tmp_path / "lake", spark)
+    shutil.copytree(bank / "onprem" / "landing", lake.root / "onprem" / "landing")
+    return lake
+
+
+@pytest.fixture(scope="session")
+def bank(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bank")
+    generate_bank(SMALL_BANK, out, workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ingested(bank, tmp_path_factory, spark) -> tuple[Lake, dict[str, JobResult]]:
+    lake = fresh_lake(bank, tmp_path_factory.mktemp("ingested"), spark)
+    return lake, lake.ingest(run_date=SMALL_BANK.delivery_date)
+
+
+def copy_raw(source: Lake, tmp_path: Path) -> Lake:
+    """A new lake holding a copy of source's raw zone (to run later stages on)."""
+    lake = Lake(tmp_path / "lake", source.spark, source.conf_dir)
+    shutil.copytree(source.root / "onprem" / "raw", lake.root / "onprem" / "raw")
+    return lake

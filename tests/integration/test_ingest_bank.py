@@ -2,52 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 
-import pytest
 from chispa import assert_df_equality
 
-from jobs.generate.bank import BankSpec, generate_bank
 from jobs.runtime.lineage import LINEAGE
-from tests.integration.conftest import Lake
-
-SPEC = BankSpec(customers=80, days=20, seed=5)
-TABLES = (
-    "crm_clients",
-    "accounts",
-    "dispositions",
-    "cards",
-    "transactions",
-    "card_transactions",
-    "card_users",
-    "payment_cards",
-    "web_sessions",
-    "web_hits",
-    "web_visitors",
-    "location_pings",
-    "allies",
-    "offer_responses",
-)
-
-
-@pytest.fixture(scope="module")
-def bank(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bank")
-    generate_bank(SPEC, out, workers=1, progress=False)
-    return out
-
-
-def fresh_lake(bank, tmp_path, spark) -> Lake:
-    lake = Lake(tmp_path / "lake", spark)
-    shutil.copytree(bank / "onprem" / "landing", lake.root / "onprem" / "landing")
-    return lake
-
-
-@pytest.fixture(scope="module")
-def ingested(bank, tmp_path_factory, spark):
-    lake = fresh_lake(bank, tmp_path_factory.mktemp("ingested"), spark)
-    return lake, lake.ingest(run_date=SPEC.delivery_date)
+from tests.integration.conftest import RAW_TABLES as TABLES
+from tests.integration.conftest import SMALL_BANK as SPEC
+from tests.integration.conftest import Lake, fresh_lake
 
 
 def versions(lake: Lake) -> dict[str, int]:

@@ -1,0 +1,1 @@
+"""The privacy gate (raw -> stage, tokens only), the vault and the leak scanner."""

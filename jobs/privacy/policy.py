@@ -1,0 +1,243 @@
+"""conf/privacy.yaml -> a typed PrivacyPolicy: one action per raw column, checked before any write.
+
+Fail closed: `check_covers` raises for a raw table or column the policy does not name, so the
+gate never copies a column nobody decided about.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import ConfigError
+from jobs.runtime.config import load_yaml
+
+ACTIONS = ("keep", "drop", "generalize", "mask", "tokenize", "encrypt")
+GENERALIZER_TYPES = {
+    "age_band": ("width",),
+    "band": ("width",),
+    "year": (),
+    "month": (),
+    "prefix": ("length",),
+    "grid": ("cell",),
+}
+_ACTION = re.compile(
+    r"^(?P<verb>keep|drop|encrypt|tokenize|mask|generalize)"
+    r"(?:\s+(?P<arg>[A-Za-z0-9_.]+))?(?:\s+as\s+(?P<alias>[A-Za-z_][A-Za-z0-9_]*))?$"
+)
+
+
+class PolicyError(ConfigError):
+    """conf/privacy.yaml does not cover a raw column, or says something impossible."""
+
+
+@dataclass(frozen=True)
+class Action:
+    verb: str
+    arg: str = ""  # tokenize: kind; mask: characters kept; generalize: rule name
+    output: str = ""  # the stage column written (drop/encrypt: none)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    prefix: str
+    personal: bool = False
+
+
+@dataclass(frozen=True)
+class Generalizer:
+    name: str
+    type: str
+    params: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KAnonymity:
+    table: str
+    k: int
+    quasi_identifiers: tuple[str, ...]
+    suppress: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TablePolicy:
+    name: str
+    columns: dict[str, tuple[Action, ...]]
+    owner: str | None = None  # column whose token owns this table's encrypted values
+
+    def tokenized(self) -> dict[str, str]:
+        """column -> kind, for the columns this table tokenizes."""
+        return {c: a.arg for c, acts in self.columns.items() for a in acts if a.verb == "tokenize"}
+
+    def encrypted(self) -> list[str]:
+        return [c for c, acts in self.columns.items() if any(a.verb == "encrypt" for a in acts)]
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    store: str = "delta"
+    postgres_url: str = ""
+    postgres_prefix: str = "vault_"  # table names: <prefix>token_map, ...
+    key_provider: str = "local"
+    kms_key_id: str = ""
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    source: Path
+    vault: VaultSettings
+    kinds: dict[str, Kind]
+    generalizers: dict[str, Generalizer]
+    tables: dict[str, TablePolicy]
+    lineage: dict[str, tuple[Action, ...]]
+    k_anonymity: dict[str, KAnonymity]
+
+    def table(self, name: str) -> TablePolicy:
+        if name not in self.tables:
+            raise PolicyError(
+                f"{self.source}: raw table {name} has no entry under `tables:`; every raw table "
+                "needs one action per column before the gate copies anything (fail closed)"
+            )
+        return self.tables[name]
+
+    def actions(self, table: str, column: str) -> tuple[Action, ...]:
+        if column in self.lineage:
+            return self.lineage[column]
+        columns = self.table(table).columns
+        if column not in columns:
+            raise PolicyError(
+                f"{self.source}: raw column {table}.{column} has no action (keep, drop, "
+                "generalize, mask, tokenize or encrypt); the gate stops rather than guess"
+            )
+        return columns[column]
+
+    def check_covers(self, table: str, raw_columns: list[str]) -> None:
+        """Raise, naming table and column, for the first raw column without an action."""
+        for column in raw_columns:
+            self.actions(table, column)
+
+
+def _parse_actions(where: str, text: Any, column: str, kinds: dict, rules: dict) -> tuple:
+    if not isinstance(text, str) or not text.strip():
+        raise PolicyError(f"{where}: {column}: expected an action such as `keep`, got {text!r}")
+    actions = []
+    for part in (p.strip() for p in text.split(",")):
+        m = _ACTION.match(part)
+        if not m:
+            raise PolicyError(
+                f"{where}: {column}: cannot read action '{part}'; expected one of keep | drop | "
+                "encrypt | tokenize KIND | mask N [as NAME] | generalize RULE [as NAME]"
+            )
+        verb, arg, alias = m["verb"], m["arg"] or "", m["alias"]
+        if verb in ("tokenize", "mask", "generalize") and not arg:
+            raise PolicyError(f"{where}: {column}: `{verb}` needs an argument")
+        if verb in ("keep", "drop", "encrypt") and (arg or alias):
+            raise PolicyError(f"{where}: {column}: `{verb}` takes no argument")
+        if verb == "tokenize" and arg not in kinds:
+            raise PolicyError(
+                f"{where}: {column}: unknown token kind {arg}; kinds: {sorted(kinds)}"
+            )
+        if verb == "generalize" and arg not in rules:
+            raise PolicyError(
+                f"{where}: {column}: unknown generalizer {arg}; generalizers: {sorted(rules)}"
+            )
+        if verb == "mask" and not arg.isdigit():
+            raise PolicyError(f"{where}: {column}: `mask N` keeps N last characters; got {arg}")
+        output = "" if verb in ("drop", "encrypt") else alias or column
+        actions.append(Action(verb, arg, output))
+    verbs = [a.verb for a in actions]
+    if len(actions) > 1 and ({"drop", "encrypt", "keep"} & set(verbs)):
+        raise PolicyError(f"{where}: {column}: keep, drop and encrypt stand alone, got {text!r}")
+    outputs = [a.output for a in actions]
+    if len(set(outputs)) != len(outputs):
+        raise PolicyError(f"{where}: {column}: two actions write the same column; add `as NAME`")
+    return tuple(actions)
+
+
+def _mapping(where: str, raw: Any, what: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where}: `{what}` must be a mapping")
+    return raw
+
+
+def load_policy(conf_dir: Path) -> PrivacyPolicy:
+    path = conf_dir / "privacy.yaml"
+    raw = load_yaml(path)
+    where = str(path)
+    v = _mapping(where, raw.get("vault"), "vault")
+    vault = VaultSettings(
+        store=str(v.get("store", "delta")),
+        postgres_url=str(v.get("postgres_url", "")),
+        postgres_prefix=str(v.get("postgres_prefix", "vault_")),
+        key_provider=str(v.get("key_provider", "local")),
+        kms_key_id=str(v.get("kms_key_id", "")),
+    )
+    if vault.store not in ("delta", "postgres"):
+        raise PolicyError(f"{where}: vault.store must be delta or postgres, got {vault.store}")
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", vault.postgres_prefix):
+        raise PolicyError(f"{where}: vault.postgres_prefix must be lower-case letters, digits, _")
+    if vault.key_provider not in ("local", "kms"):
+        raise PolicyError(f"{where}: vault.key_provider must be local or kms")
+    kinds = {}
+    for name, spec in _mapping(where, raw.get("kinds"), "kinds").items():
+        spec = _mapping(where, spec, f"kinds.{name}")
+        prefix = str(spec.get("prefix", ""))
+        if not re.fullmatch(r"[a-z]{2,4}", prefix):
+            raise PolicyError(f"{where}: kinds.{name}.prefix must be 2-4 lower-case letters")
+        kinds[name] = Kind(name, prefix, bool(spec.get("personal", False)))
+    if len({k.prefix for k in kinds.values()}) != len(kinds):
+        raise PolicyError(f"{where}: two token kinds share a prefix")
+    rules = {}
+    for name, spec in _mapping(where, raw.get("generalizers"), "generalizers").items():
+        spec = dict(_mapping(where, spec, f"generalizers.{name}"))
+        kind = spec.pop("type", None)
+        if kind not in GENERALIZER_TYPES:
+            raise PolicyError(
+                f"{where}: generalizers.{name}.type must be one of {sorted(GENERALIZER_TYPES)}"
+            )
+        missing = [p for p in GENERALIZER_TYPES[kind] if p not in spec]
+        if missing or set(spec) - set(GENERALIZER_TYPES[kind]):
+            raise PolicyError(
+                f"{where}: generalizers.{name} ({kind}) takes {list(GENERALIZER_TYPES[kind])}"
+            )
+        if any(not isinstance(x, int | float) or x <= 0 for x in spec.values()):
+            raise PolicyError(f"{where}: generalizers.{name}: parameters must be positive numbers")
+        rules[name] = Generalizer(name, kind, {k: float(x) for k, x in spec.items()})
+    lineage = {
+        c: _parse_actions(f"{where}: lineage", a, c, kinds, rules)
+        for c, a in _mapping(where, raw.get("lineage"), "lineage").items()
+    }
+    tables = {}
+    for name, spec in _mapping(where, raw.get("tables"), "tables").items():
+        spec = _mapping(where, spec, f"tables.{name}")
+        at = f"{where}: tables.{name}"
+        columns = {
+            c: _parse_actions(at, a, c, kinds, rules)
+            for c, a in _mapping(at, spec.get("columns"), "columns").items()
+        }
+        table = TablePolicy(name, columns, spec.get("owner"))
+        if table.encrypted():
+            owner_kind = table.tokenized().get(table.owner or "")
+            if not owner_kind or not kinds[owner_kind].personal:
+                raise PolicyError(
+                    f"{at}: encrypted columns {table.encrypted()} need `owner:` naming a column "
+                    "tokenized with a personal kind (its customer's data key encrypts them)"
+                )
+        tables[name] = table
+    k_anon = {}
+    for name, spec in _mapping(where, raw.get("k_anonymity"), "k_anonymity").items():
+        spec = _mapping(where, spec, f"k_anonymity.{name}")
+        qis = tuple(spec.get("quasi_identifiers", ()))
+        suppress = tuple(spec.get("suppress", qis))
+        if not qis or set(suppress) - set(qis) or int(spec.get("k", 0)) < 2:
+            raise PolicyError(
+                f"{where}: k_anonymity.{name} needs k >= 2, quasi_identifiers, and suppress "
+                "listing only quasi-identifiers"
+            )
+        k_anon[name] = KAnonymity(name, int(spec["k"]), qis, suppress)
+    return PrivacyPolicy(path, vault, kinds, rules, tables, lineage, k_anon)

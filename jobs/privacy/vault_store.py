@@ -1,0 +1,131 @@
+"""Where the vault keeps its tables: Delta tables under onprem/vault/ (the default store).
+
+Every operation the vault needs is here, so another store (PostgreSQL) is one class with the
+same methods. Tables and their schemas are fixed below; reading one that does not exist yet
+gives it empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.runtime import delta_io
+
+SCHEMAS = {
+    # the provider-wrapped vault keys: the key-encryption key(s) and the blind-index key
+    "keys": "key_id string, purpose string, provider string, wrapped binary, "
+    "created_at timestamp, retired_at timestamp",
+    # one data key per customer (owner = the customer's token) or per non-personal kind
+    "data_keys": "owner string, wrapped binary, kek_id string, created_run string, "
+    "destroyed_at timestamp",
+    # blind index -> token, and the clear value encrypted under its key owner's data key
+    "token_map": "kind string, blind_index string, token string, value_ct binary, "
+    "key_owner string, created_run string",
+    # contact details removed from records: `field` is `<table>.<column>`
+    "contacts": "owner string, field string, value_ct binary, value_index string, "
+    "updated_run string",
+    "audit": "at timestamp, job string, run_id string, action string, token string, "
+    "detail string, purpose string",
+    "erasures": "erasure_id string, token string, kind string, erased_at timestamp, "
+    "run_id string, tables string, rows_deleted long",
+}
+
+
+NOW = object()  # in `update` values: the current time, as the store sees it
+
+Match = dict[str, Any]  # column -> value, or a list of values; rows where all hold
+
+
+def columns_of(name: str) -> list[str]:
+    return [c.strip().split(" ")[0] for c in SCHEMAS[name].split(",")]
+
+
+def _spark_match(match: Match) -> Column:
+    condition = F.lit(True)
+    for column, value in match.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        condition = condition & F.col(column).isin(*values)
+    return condition
+
+
+class DeltaVaultStore:
+    def __init__(self, spark: SparkSession, root: str) -> None:
+        self.spark = spark
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"DeltaVaultStore({self.root})"
+
+    def path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def exists(self, name: str) -> bool:
+        return delta_io.is_delta(self.spark, self.path(name))
+
+    def read(self, name: str) -> DataFrame:
+        if not self.exists(name):
+            return self.spark.createDataFrame([], SCHEMAS[name])
+        return delta_io.read_delta(self.spark, self.path(name))
+
+    def _conform(self, name: str, df: DataFrame) -> DataFrame:
+        return df.select(*columns_of(name))
+
+    def rows(self, name: str, rows: list[tuple]) -> DataFrame:
+        return self.spark.createDataFrame(rows, SCHEMAS[name])
+
+    def insert_new(self, name: str, df: DataFrame, keys: Sequence[str]) -> None:
+        """Insert rows whose key is not there yet; an existing key keeps its row (first wins)."""
+        df = self._conform(name, df)
+        if not self.exists(name):
+            self.replace(name, df)
+            return
+        condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        DeltaTable.forPath(self.spark, self.path(name)).alias("t").merge(
+            df.alias("s"), condition
+        ).whenNotMatchedInsertAll().execute()
+
+    def upsert(self, name: str, df: DataFrame, keys: Sequence[str], changed: str) -> None:
+        delta_io.merge_delta(self._conform(name, df), self.path(name), keys, changed=changed)
+
+    def append(self, name: str, df: DataFrame) -> None:
+        delta_io.write_delta(self._conform(name, df), self.path(name), mode="append")
+
+    def replace(self, name: str, df: DataFrame) -> None:
+        delta_io.write_delta(self._conform(name, df), self.path(name), mode="overwrite")
+
+    def update(self, name: str, match: Match, values: dict[str, Any]) -> None:
+        if not self.exists(name):
+            return
+        types = {c.strip().split(" ")[0]: c.strip().split(" ")[1] for c in SCHEMAS[name].split(",")}
+        new = {
+            c: F.current_timestamp() if v is NOW else F.lit(v).cast(types[c])
+            for c, v in values.items()
+        }
+        DeltaTable.forPath(self.spark, self.path(name)).update(_spark_match(match), new)
+
+    def delete(self, name: str, match: Match) -> None:
+        if self.exists(name):
+            DeltaTable.forPath(self.spark, self.path(name)).delete(_spark_match(match))
+
+    def purge_history(self, names: Sequence[str]) -> None:
+        """Physically remove the files older versions of these tables still hold (VACUUM 0 h).
+
+        Shredding a key or a value must not leave it readable by time travel.
+        """
+        vacuum(self.spark, [self.path(n) for n in names if self.exists(n)])
+
+
+def vacuum(spark: SparkSession, paths: Sequence[str]) -> None:
+    check = "spark.databricks.delta.retentionDurationCheck.enabled"
+    before = spark.conf.get(check, "true")
+    spark.conf.set(check, "false")
+    try:
+        for path in paths:
+            DeltaTable.forPath(spark, path).vacuum(0)
+    finally:
+        spark.conf.set(check, before)

@@ -1,0 +1,292 @@
+"""`offerlake run privacy` on the small generated bank: tokens in stage, the rest in the vault."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from jobs.errors import ZoneAccessError
+from jobs.privacy.keys import VaultKeyError
+from jobs.privacy.policy import PolicyError, load_policy
+from jobs.privacy.vault import Vault, VaultError
+from jobs.runtime.config import DEFAULT_CONF_DIR
+from jobs.runtime.context import RunContext
+from jobs.runtime.zones import Side
+from tests.integration.conftest import DELIVERY, RAW_TABLES, SMALL_BANK, Lake, copy_raw
+
+RUN_DATE = SMALL_BANK.delivery_date
+
+
+@pytest.fixture(scope="module")
+def gated(ingested, tmp_path_factory) -> tuple[Lake, dict]:
+    lake = copy_raw(ingested[0], tmp_path_factory.mktemp("gated"))
+    return lake, lake.run("privacy", RUN_DATE)
+
+
+def vault_of(lake: Lake, job: str = "test") -> Vault:
+    ctx = RunContext(lake.config, Side.ONPREM, RUN_DATE, _spark=lake.spark)
+    return Vault.open(ctx, load_policy(lake.config.conf_dir), job)
+
+
+def test_every_raw_table_has_a_stage_twin_with_the_same_rows(gated):
+    lake, results = gated
+    for table in RAW_TABLES:
+        result = results[f"stage/{table}"]
+        assert result.rows_read == result.rows_written > 0, table
+        assert lake.table(f"stage/{table}").count() == lake.table(f"raw/{table}").count()
+
+
+def test_contact_details_leave_the_record_and_identifiers_become_tokens(gated):
+    lake, _ = gated
+    crm = lake.table("stage/crm_clients")
+    for gone in ("first_name", "last_name", "email", "phone", "street", "date_of_birth", "zip"):
+        assert gone not in crm.columns
+    assert {"age_band", "zip3", "income_band"} <= set(crm.columns)
+    ids = [r.client_id for r in crm.select("client_id").collect()]
+    assert all(
+        i.startswith("cl_") and len(i) == 27 and not any(c.isdigit() for c in i) for i in ids
+    )
+    cards = lake.table("stage/payment_cards")
+    assert "cvv" not in cards.columns and "expires" not in cards.columns
+    masked = [r.card_number_masked for r in cards.select("card_number_masked").collect()]
+    assert all(m[:-4] == "*" * (len(m) - 4) and m[-4:].isdigit() for m in masked)
+
+
+def test_no_raw_pii_value_appears_in_any_stage_column(gated):
+    lake, _ = gated
+    raw = lake.table("raw/crm_clients")
+    pii = set()
+    for column in ("first_name", "last_name", "email", "phone", "street"):
+        pii |= {r[0] for r in raw.select(column).distinct().collect() if r[0]}
+    pii |= {str(r[0]) for r in lake.table("raw/payment_cards").select("card_number").collect()}
+    for table in RAW_TABLES:
+        stage = lake.table(f"stage/{table}")
+        for column in stage.columns:
+            values = {str(r[0]) for r in stage.select(column).distinct().collect()}
+            assert not (values & pii), (table, column)
+
+
+def test_the_same_value_gets_the_same_token_in_every_feed(gated):
+    lake, _ = gated
+    clients = {r[0] for r in lake.table("stage/crm_clients").select("client_id").collect()}
+    for table in ("dispositions", "offer_responses", "location_pings", "web_visitors"):
+        used = {r[0] for r in lake.table(f"stage/{table}").select("client_id").distinct().collect()}
+        assert used and used <= clients, table
+    cards = {r[0] for r in lake.table("stage/cards").select("card_number").collect()}
+    paid = {r[0] for r in lake.table("stage/payment_cards").select("card_number").collect()}
+    assert cards & paid, "mainframe cards and TabFormer cards share card numbers, so tokens"
+    accounts = {r[0] for r in lake.table("stage/accounts").select("account_id").collect()}
+    moved = {
+        r[0] for r in lake.table("stage/transactions").select("account_id").distinct().collect()
+    }
+    assert moved <= accounts
+
+
+def test_rerunning_the_gate_keeps_tokens_and_tables(gated):
+    lake, _ = gated
+    tables = {t: lake.table(f"stage/{t}") for t in ("crm_clients", "payment_cards")}
+    before = {t: (df.schema, df.collect()) for t, df in tables.items()}
+    mapped = lake.table("vault/token_map").count()
+    lake.run("privacy", RUN_DATE)
+    for table, (schema, rows) in before.items():
+        assert_df_equality(
+            lake.spark.createDataFrame(rows, schema),
+            lake.table(f"stage/{table}"),
+            ignore_row_order=True,
+        )
+    assert lake.table("vault/token_map").count() == mapped
+
+
+def test_tokens_and_contacts_open_with_the_customers_key_and_are_audited(gated):
+    lake, _ = gated
+    raw = lake.table("raw/crm_clients").orderBy("client_id").first()
+    vault = vault_of(lake, "operator-test")
+    token = vault.token_of(str(raw.client_id), "client")
+    assert token is not None and vault.detokenize(token, "test") == str(raw.client_id)
+    assert vault.contact(token, "crm_clients.email", "test") == raw.email
+    audit = lake.table("vault/audit").where(F.col("job") == "operator-test").orderBy("at").collect()
+    assert [(a.action, a.token) for a in audit] == [("detokenize", token), ("decrypt", token)]
+    assert all(raw.email not in str(a) and str(raw.client_id) != a.detail for a in audit)
+
+
+def test_changed_ciphertext_fails_authentication_and_returns_nothing(gated, tmp_path):
+    source, _ = gated
+    lake = Lake(tmp_path / "lake", source.spark)
+    shutil.copytree(source.root / "onprem", lake.root / "onprem")
+    token_map = lake.table("vault/token_map")
+    row = token_map.where(F.col("kind") == "client").first()
+    tampered = bytearray(row.value_ct)
+    tampered[-1] ^= 1
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(lake.spark, str(lake.root / "onprem/vault/token_map")).update(
+        F.col("token") == row.token, {"value_ct": F.lit(bytes(tampered))}
+    )
+    with pytest.raises(VaultKeyError, match="authentication failed"):
+        vault_of(lake).detokenize(row.token, "test")
+
+
+def test_a_missing_key_file_for_an_existing_vault_is_an_error(gated, tmp_path):
+    source, _ = gated
+    lake = Lake(tmp_path / "lake", source.spark)
+    shutil.copytree(source.root / "onprem", lake.root / "onprem")
+    key = lake.root / "onprem" / "keys" / "vault.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    key.unlink()
+    with pytest.raises(VaultKeyError, match="missing"):
+        vault_of(lake)
+    assert not key.exists()
+
+
+def test_crm_quasi_identifiers_are_at_least_5_anonymous(gated):
+    lake, results = gated
+    crm = lake.table("stage/crm_clients")
+    smallest = crm.groupBy("age_band", "gender", "zip3", "occupation").count().agg(F.min("count"))
+    assert smallest.first()[0] >= 5
+    assert any("k = " in n for n in results["stage/crm_clients"].notes)
+
+
+def test_a_raw_column_without_an_action_stops_the_gate_before_any_write(ingested, tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(DEFAULT_CONF_DIR, conf)
+    text = (conf / "privacy.yaml").read_text()
+    (conf / "privacy.yaml").write_text(text.replace("      occupation: keep\n", "", 1))
+    lake = copy_raw(ingested[0], tmp_path)
+    lake.conf_dir = conf
+    with pytest.raises(PolicyError, match=r"crm_clients\.occupation has no action"):
+        lake.run("privacy", RUN_DATE)
+    assert not (lake.root / "lake").exists() and not (lake.root / "onprem" / "vault").exists()
+
+
+def test_a_lake_side_context_cannot_open_the_vault(gated):
+    lake, _ = gated
+    ctx = RunContext(lake.config, Side.LAKE, DELIVERY, _spark=lake.spark)
+    with pytest.raises(ZoneAccessError):
+        Vault.open(ctx, load_policy(lake.config.conf_dir), "model")
+    with pytest.raises(ZoneAccessError):
+        ctx.read("vault/token_map")
+
+
+def test_keys_never_appear_in_spark_plans(gated, capsys):
+    lake, _ = gated
+    vault = vault_of(lake)
+    values = lake.spark.createDataFrame([("1",), ("2",)], "value string")
+    plan = vault.tokens(values, "client")._jdf.queryExecution().toString()
+    secret = vault._index_key.hex()
+    assert secret not in plan.lower() and vault._kek.hex() not in plan.lower()
+    assert "_index_i" in plan  # the key came in as a column, not a literal
+
+
+def test_unknown_tokens_are_a_clear_error(gated):
+    lake, _ = gated
+    with pytest.raises(VaultError, match="not in the vault"):
+        vault_of(lake).detokenize("cl_nosuchtoken", "test")
+
+
+def test_policy_lists_every_column_of_every_generated_raw_table(gated):
+    lake, _ = gated
+    policy = load_policy(Path(DEFAULT_CONF_DIR))
+    for table in RAW_TABLES:
+        policy.check_covers(table, lake.table(f"raw/{table}").columns)
+
+
+def own_copy(gated, tmp_path) -> Lake:
+    """A copy of the gated lake (raw, stage, vault, keys) a test may change."""
+    source, _ = gated
+    lake = Lake(tmp_path / "lake", source.spark)
+    shutil.copytree(source.root / "onprem", lake.root / "onprem")
+    shutil.copytree(source.root / "lake", lake.root / "lake")
+    return lake
+
+
+def test_erasure_forgets_the_customer_everywhere(gated, tmp_path):
+    from jobs.privacy.commands import erase
+
+    lake = own_copy(gated, tmp_path)
+    client = lake.table("raw/crm_clients").orderBy("client_id").first()
+    vault = vault_of(lake)
+    token = vault.token_of(str(client.client_id), "client")
+    in_stage = lake.table("stage/dispositions").where(F.col("client_id") == token).count()
+    assert in_stage > 0
+    table = erase(lake.config, str(client.client_id))
+    assert table.row_count > 0
+    for ref, column, value in (
+        ("raw/crm_clients", "client_id", client.client_id),
+        ("raw/dispositions", "client_id", client.client_id),
+        ("stage/crm_clients", "client_id", token),
+        ("stage/dispositions", "client_id", token),
+        ("vault/contacts", "owner", token),
+    ):
+        assert lake.table(ref).where(F.col(column) == value).count() == 0, ref
+    key = lake.table("vault/data_keys").where(F.col("owner") == token).first()
+    assert key.wrapped is None and key.destroyed_at is not None
+    with pytest.raises(VaultError, match="erased"):
+        vault_of(lake).detokenize(token, "test")
+    # no older version of the vault's tables still holds the destroyed key
+    old = lake.spark.read.parquet(str(lake.root / "onprem/vault/data_keys"))
+    assert old.where((F.col("owner") == token) & F.col("wrapped").isNotNull()).count() == 0
+    record = lake.table("vault/erasures").first()
+    assert record.token == token and str(client.client_id) not in str(record)
+    other = lake.table("raw/crm_clients").orderBy("client_id").collect()[1]
+    assert vault_of(lake).detokenize(vault.token_of(str(other.client_id), "client"), "t") == str(
+        other.client_id
+    )
+
+
+def test_rotation_rewraps_data_keys_and_every_token_still_opens(gated, tmp_path):
+    from jobs.privacy.commands import rotate
+
+    lake = own_copy(gated, tmp_path)
+    before = lake.table("vault/token_map").select("token", "value_ct").toPandas()
+    old_keks = {r.key_id for r in lake.table("vault/keys").where("purpose = 'kek'").collect()}
+    assert "re-wrapped" in rotate(lake.config)
+    keys = lake.table("vault/keys").where("purpose = 'kek'").collect()
+    assert {k.key_id for k in keys if k.retired_at is not None} == old_keks
+    assert all(k.wrapped is None for k in keys if k.retired_at is not None)
+    active = [k.key_id for k in keys if k.retired_at is None]
+    assert len(active) == 1
+    assert {r.kek_id for r in lake.table("vault/data_keys").collect()} == set(active)
+    after = lake.table("vault/token_map").select("token", "value_ct").toPandas()
+    assert before.sort_values("token").equals(after.sort_values("token"))  # nothing re-encrypted
+    vault = vault_of(lake)
+    for row in lake.table("raw/crm_clients").limit(5).collect():
+        token = vault.token_of(str(row.client_id), "client")
+        assert vault.detokenize(token, "t") == str(row.client_id)
+        assert vault.contact(token, "crm_clients.phone", "t") == row.phone
+
+
+def test_leakscan_is_clean_after_the_gate_and_finds_a_copied_column(gated, tmp_path):
+    from jobs.privacy.commands import leakscan
+
+    lake = own_copy(gated, tmp_path)
+    table, hits = leakscan(lake.config, lake.spark)
+    assert hits == [], [(h.table, h.column, h.found) for h in hits]
+    raw = lake.table("raw/crm_clients")
+    leaked = raw.select(F.col("email").alias("contact"), F.col("last_name").alias("who"))
+    leaked.write.format("delta").save(str(lake.root / "lake/analytics/leaky"))
+    cards = lake.table("raw/payment_cards").select(F.col("card_number").alias("pan"))
+    cards.write.format("delta").save(str(lake.root / "lake/stage/cards_copy"))
+    _, hits = leakscan(lake.config, lake.spark)
+    found = {(h.table, h.column, h.found) for h in hits}
+    assert ("analytics/leaky", "contact", "raw crm_clients.email") in found
+    assert ("analytics/leaky", "contact", "detector: e-mail") in found
+    assert ("analytics/leaky", "who", "raw crm_clients.last_name") in found
+    assert ("stage/cards_copy", "pan", "detector: card number (Luhn)") in found
+    assert ("stage/cards_copy", "pan", "raw payment_cards.card_number") in found
+    assert {h.table for h in hits} == {"analytics/leaky", "stage/cards_copy"}
+
+
+def test_vault_cli_detokenizes_for_operators_and_names_unknown_tokens(gated, capsys):
+    from jobs.cli import main
+
+    lake, _ = gated
+    client = lake.table("raw/crm_clients").orderBy("client_id").first()
+    token = vault_of(lake).token_of(str(client.client_id), "client")
+    assert main(["--lake", str(lake.root), "vault", "detokenize", "--token", token]) == 0
+    assert capsys.readouterr().out.strip() == str(client.client_id)
+    assert main(["--lake", str(lake.root), "vault", "detokenize", "--token", "cl_unknown"]) == 1
+    assert "cl_unknown is not in the vault" in capsys.readouterr().err

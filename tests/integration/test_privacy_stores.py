@@ -1,0 +1,118 @@
+"""The vault's other options: PostgreSQL as the store, AWS KMS (moto) as the key provider."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.privacy.policy import load_policy
+from jobs.privacy.vault import Vault
+from jobs.runtime.config import DEFAULT_CONF_DIR
+from jobs.runtime.context import RunContext
+from jobs.runtime.zones import Side
+from tests.integration.conftest import SMALL_BANK, Lake, copy_raw
+
+PG_URL = os.environ.get("OFFERLAKE_PG_URL")
+
+
+def conf_with(tmp_path, **vault: str):
+    conf = tmp_path / "conf"
+    shutil.copytree(DEFAULT_CONF_DIR, conf)
+    text = (conf / "privacy.yaml").read_text()
+    for key, value in vault.items():
+        start = text.index(f"  {key}:")
+        end = text.index("\n", start)
+        text = text[:start] + f"  {key}: {value}" + text[end:]
+    (conf / "privacy.yaml").write_text(text)
+    return conf
+
+
+def gate_and_check(lake: Lake) -> Vault:
+    """Run the gate and check what every store and provider must do."""
+    results = lake.run("privacy", SMALL_BANK.delivery_date)
+    assert results["stage/crm_clients"].rows_written == SMALL_BANK.customers
+    ctx = RunContext(lake.config, Side.ONPREM, SMALL_BANK.delivery_date, _spark=lake.spark)
+    vault = Vault.open(ctx, load_policy(lake.config.conf_dir), "test")
+    client = lake.table("raw/crm_clients").orderBy("client_id").first()
+    token = vault.token_of(str(client.client_id), "client")
+    stage = lake.table("stage/crm_clients").where(F.col("client_id") == token)
+    assert stage.count() == 1
+    assert vault.detokenize(token, "test") == str(client.client_id)
+    assert vault.contact(token, "crm_clients.email", "test") == client.email
+    linked = lake.table("stage/dispositions").where(F.col("client_id") == token).count()
+    assert (
+        linked
+        == lake.table("raw/dispositions").where(F.col("client_id") == client.client_id).count()
+    )
+    # a second run mints nothing new and keeps every token
+    before = lake.table("stage/crm_clients").select("client_id").collect()
+    lake.run("privacy", SMALL_BANK.delivery_date)
+    assert sorted(before) == sorted(lake.table("stage/crm_clients").select("client_id").collect())
+    return vault
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not PG_URL, reason="OFFERLAKE_PG_URL is not set: PostgreSQL is started by .ci/run"
+)
+def test_the_vault_in_postgresql(ingested, tmp_path, monkeypatch):
+    import psycopg
+
+    from jobs.privacy.vault_postgres import conninfo
+
+    prefix = f"vault_t{uuid.uuid4().hex[:8]}_"
+    monkeypatch.setenv("OFFERLAKE_VAULT_PG_URL", PG_URL)
+    lake = copy_raw(ingested[0], tmp_path)
+    lake.conf_dir = conf_with(tmp_path, store="postgres", postgres_prefix=prefix)
+    try:
+        vault = gate_and_check(lake)
+        assert not (lake.root / "onprem" / "vault").exists()
+        with psycopg.connect(**conninfo(PG_URL)) as conn:
+            tokens = conn.execute(f"SELECT count(*) FROM {prefix}token_map").fetchone()[0]
+            audit = conn.execute(f"SELECT count(*) FROM {prefix}audit").fetchone()[0]
+        assert tokens > SMALL_BANK.customers and audit == 2
+        old, new, rewrapped = vault.rotate()
+        assert rewrapped > SMALL_BANK.customers and old != new
+        first = lake.table("raw/crm_clients").orderBy("client_id").first()
+        token = vault.token_of(str(first.client_id), "client")
+        assert vault.detokenize(token, "after rotation") == str(first.client_id)
+    finally:
+        with psycopg.connect(**conninfo(PG_URL)) as conn:
+            names = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE %s", (prefix + "%",)
+            ).fetchall()
+            for (name,) in names:
+                conn.execute(f"DROP TABLE {name}")
+
+
+def test_kms_wraps_the_vault_keys(ingested, tmp_path, monkeypatch):
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        import boto3
+
+        kms = boto3.client("kms")
+        key = kms.create_key(Description="offerlake vault")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/offerlake-test", TargetKeyId=key)
+        lake = copy_raw(ingested[0], tmp_path)
+        lake.conf_dir = conf_with(tmp_path, key_provider="kms", kms_key_id="alias/offerlake-test")
+        gate_and_check(lake)
+        assert not (lake.root / "onprem" / "keys").exists()  # no local key file with KMS
+        providers = {r.provider for r in lake.table("vault/keys").collect()}
+        assert providers == {"kms"}
+        kms.disable_key(KeyId=key)
+        from jobs.privacy.keys import VaultKeyError
+
+        ctx = RunContext(lake.config, Side.ONPREM, SMALL_BANK.delivery_date, _spark=lake.spark)
+        with pytest.raises(VaultKeyError, match="could not unwrap"):
+            Vault.open(ctx, load_policy(lake.config.conf_dir), "test")
