@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import logging
 import os
 import shutil
 import time
@@ -87,6 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bank", type=Path, default=Path(__file__).parent / "data" / "bank")
     args = parser.parse_args()
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("jobs.privacy").setLevel(logging.INFO)  # time per kind and table
     if not (args.bank / "onprem" / "raw").is_dir():
         raise SystemExit(f"{args.bank}/onprem/raw is missing: run python -m bench.ingest first")
     for folder in ("onprem/vault", "onprem/keys", "lake"):

@@ -8,6 +8,8 @@ table at once; encrypt contact details into the vault; then write each stage tab
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import date
 
 from pyspark.sql import DataFrame
@@ -20,6 +22,10 @@ from jobs.privacy.vault import Vault
 from jobs.runtime import delta_io
 from jobs.runtime.context import JobResult, RunContext
 from jobs.runtime.zones import Zone
+
+log = logging.getLogger(__name__)
+
+BROADCAST_ROWS = 3_000_000  # (value, token) pairs of one kind: ~300 MB at most
 
 
 def raw_tables(ctx: RunContext) -> dict[str, DataFrame]:
@@ -34,8 +40,12 @@ def transform(
     policy: PrivacyPolicy,
     tokens: dict[str, DataFrame],
     as_of: date,
+    small: frozenset[str] = frozenset(),
 ) -> DataFrame:
-    """The stage twin of one raw table; `tokens[kind]` holds (value, token) for every value."""
+    """The stage twin of one raw table; `tokens[kind]` holds (value, token) for every value.
+
+    Lookups of the kinds in `small` are broadcast to the join.
+    """
     policy.check_covers(name, raw.columns)
     df = raw
     for column in raw.columns:
@@ -45,6 +55,8 @@ def transform(
             lookup = tokens[action.arg].select(
                 F.col("value").alias(f"_v_{column}"), F.col("token").alias(f"_t_{column}")
             )
+            if action.arg in small:  # no shuffle of the big table for a lookup that fits
+                lookup = F.broadcast(lookup)
             df = df.join(lookup, normalized(df[column]) == lookup[f"_v_{column}"], "left")
     out = []
     for column in raw.columns:
@@ -115,17 +127,24 @@ def run(ctx: RunContext) -> list[JobResult]:
     for name, df in raws.items():  # fail closed before the vault or stage is touched
         policy.check_covers(name, df.columns)
     vault = Vault.open(ctx, policy, job="privacy")
+    began = time.perf_counter()
     tokens = {
         kind: vault.tokens(values, kind).persist()
         for kind, values in _values_by_kind(policy, raws).items()
     }
+    small = frozenset(k for k, df in tokens.items() if df.count() <= BROADCAST_ROWS)
+    log.info("tokens of %d kinds in %.1f s", len(tokens), time.perf_counter() - began)
     results = []
     for name, raw in sorted(raws.items()):
         contacts = _contacts(name, raw, policy, tokens)
         if contacts is not None:
             vault.store_contacts(contacts)
-        stage = transform(name, raw, policy, tokens, ctx.run_date)
+        began = time.perf_counter()
+        stage = transform(name, raw, policy, tokens, ctx.run_date, small)
         result = ctx.write(f"stage/{name}", stage, mode="overwrite")
+        log.info(
+            "stage/%s: %d rows in %.1f s", name, result.rows_written, time.perf_counter() - began
+        )
         notes = ()
         if name in policy.k_anonymity:
             rule = policy.k_anonymity[name]

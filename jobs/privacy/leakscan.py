@@ -1,12 +1,15 @@
 """`offerlake leakscan`: look for personal data in every lake table (stage, analytics, handoff).
 
 Two tests per value, both in Spark over whole tables (joined, never sampled):
-- equality with a raw PII value: the clear text values of every raw column the policy does
-  not keep (tokenized, encrypted, masked or dropped), when at least `MIN_LENGTH` characters
-  long (shorter values such as "12" are everywhere and prove nothing), plus CRM first and last
-  names of any length, compared case-insensitively;
-- detectors, on text values: e-mail address, phone number (9-15 digits), card number passing
-  the Luhn check, IBAN passing its mod-97 check.
+- equality with a raw PII value: the clear text values of every raw column the policy
+  tokenizes, encrypts or masks, or drops and lists as identifying (an SSN, not a card's expiry
+  month, which equals many innocent dates), when at least `MIN_LENGTH` characters
+  long (shorter values such as "12" are everywhere and prove nothing). Name columns
+  (`leakscan.names`) match at any length but count only when at least 5% of a lake column's
+  values are names: "Madison" the city is not a leak, a column of first names is;
+- detectors, on text values: e-mail address, phone number (10-15 digits, or 3-3-3 digit
+  groups), card number of a
+  known issuer prefix and length passing the Luhn check, IBAN passing its mod-97 check.
 It runs on-prem (it reads raw) and reports counts per lake table and column, never a value.
 """
 
@@ -26,10 +29,15 @@ from jobs.runtime.context import RunContext
 from jobs.runtime.zones import Zone
 
 MIN_LENGTH = 6
-NAME_COLUMNS = (("crm_clients", "first_name"), ("crm_clients", "last_name"))
+NAME_SHARE = 0.05  # a name column is reported when this share of a column's values are names
 EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 PHONE = r"^\+?[0-9][0-9 ().-]{7,18}[0-9]$"
-CARD = r"^[0-9]{13,19}$"
+# issuer prefixes and lengths in use (Visa, Mastercard, Amex, Discover, JCB, Diners): a random
+# 19-digit id (TabFormer's merchant names) passes Luhn one time in ten, a brand rarely
+CARD = (
+    r"^(4[0-9]{12}([0-9]{3})?|5[1-5][0-9]{14}|2[2-7][0-9]{14}|3[47][0-9]{13}"
+    r"|6(011|5[0-9]{2})[0-9]{12}|35[0-9]{14}|3(0[0-5]|[68][0-9])[0-9]{11})$"
+)
 IBAN = r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$"
 
 
@@ -66,13 +74,21 @@ def iban_ok(text: Column) -> Column:
 
 def detector(value: Column) -> Column:
     """Name of the first detector the value matches, or null."""
-    compact = F.regexp_replace(value, r"[ -]", "")
+    compact = F.regexp_replace(value, r"(?<=[0-9A-Z])[ -](?=[0-9A-Z])", "")  # not a sign
     digits = F.regexp_replace(value, r"[^0-9]", "")
     return (
         F.when(value.rlike(EMAIL), F.lit("e-mail"))
         .when(compact.rlike(CARD) & luhn_ok(compact), F.lit("card number (Luhn)"))
         .when(compact.rlike(IBAN) & iban_ok(compact), F.lit("IBAN"))
-        .when(value.rlike(PHONE) & F.length(digits).between(9, 15), F.lit("phone number"))
+        .when(
+            value.rlike(PHONE)
+            & ~value.rlike(r"[0-9]{6,}[ ().-]+[0-9]")  # "1000000-1250000" is a range
+            & (
+                F.length(digits).between(10, 15)
+                | value.rlike(r"^[0-9]{3}[ -][0-9]{3}[ -][0-9]{3}$")
+            ),
+            F.lit("phone number"),
+        )
     )
 
 
@@ -82,29 +98,24 @@ def pii_values(policy: PrivacyPolicy, raws: dict[str, DataFrame]) -> DataFrame:
     for name, df in raws.items():
         for column in df.columns:
             verbs = {a.verb for a in policy.actions(name, column)}
-            if "keep" in verbs or "generalize" in verbs or column.startswith("_"):
+            identifying = verbs & {"tokenize", "encrypt", "mask"} or (
+                "drop" in verbs and f"{name}.{column}" in policy.identifying_drops
+            )
+            if not identifying or column.startswith("_"):
                 continue
+            is_name = f"{name}.{column}" in policy.name_columns
             if not isinstance(df.schema[column].dataType, StringType):
                 continue  # numeric ids equal too many innocent numbers; tokens guard them
             frames.append(
                 df.select(
                     F.lower(F.trim(F.col(column))).alias("value"),
                     F.lit(f"raw {name}.{column}").alias("source"),
-                ).where(F.length("value") >= MIN_LENGTH)
-            )
-    for name, column in NAME_COLUMNS:
-        if name in raws and column in raws[name].columns:
-            frames.append(
-                raws[name]
-                .select(
-                    F.lower(F.trim(F.col(column))).alias("value"),
-                    F.lit(f"raw {name}.{column}").alias("source"),
-                )
-                .where(F.length("value") >= 2)
+                    F.lit(is_name).alias("is_name"),
+                ).where(F.length("value") >= (2 if is_name else MIN_LENGTH))
             )
     if not frames:
         return raws[next(iter(raws))].sparkSession.createDataFrame(
-            [], "value string, source string"
+            [], "value string, source string, is_name boolean"
         )
     return reduce(DataFrame.unionByName, frames).distinct()
 
@@ -121,8 +132,15 @@ def _values(df: DataFrame) -> DataFrame:
         if isinstance(kind, ArrayType) and not isinstance(
             kind.elementType, ArrayType | MapType | StructType
         ):
-            value = F.explode_outer(F.col(field.name)).cast("string")
             text = isinstance(kind.elementType, StringType)
+            parts.append(
+                df.select(F.explode(F.col(field.name)).alias("_e")).select(
+                    F.lit(field.name).alias("column"),
+                    F.col("_e").cast("string").alias("value"),
+                    F.lit(text).alias("text"),
+                )
+            )
+            continue
         elif isinstance(kind, ArrayType | MapType | StructType):
             value, text = F.to_json(F.col(field.name)), False
         else:
@@ -156,10 +174,17 @@ def scan(ctx: RunContext, policy: PrivacyPolicy) -> tuple[list[Hit], int]:
     tables = lake_tables(ctx)
     for table, df in sorted(tables.items()):
         values = _values(df).persist()
+        distinct = values.groupBy("column").agg(F.count(F.lit(1)).alias("of"))
         equal = (
             values.join(pii, F.lower(F.trim(values["value"])) == pii["value"])
-            .groupBy("column", "source")
+            .groupBy("column", "source", "is_name")
             .agg(F.count(F.lit(1)).alias("n"))
+            .join(distinct, "column")
+            # a name equal to a city or a street is chance; a column of names is a leak
+            .where(
+                ~F.col("is_name") | (F.col("n") >= F.greatest(F.lit(2), F.col("of") * NAME_SHARE))
+            )
+            .select("column", "source", "n")
         )
         detected = (
             values.where("text")

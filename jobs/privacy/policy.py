@@ -94,6 +94,8 @@ class PrivacyPolicy:
     tables: dict[str, TablePolicy]
     lineage: dict[str, tuple[Action, ...]]
     k_anonymity: dict[str, KAnonymity]
+    identifying_drops: frozenset[str] = frozenset()  # "table.column" the leak scan matches
+    name_columns: frozenset[str] = frozenset()  # "table.column" holding people's names
 
     def table(self, name: str) -> TablePolicy:
         if name not in self.tables:
@@ -240,4 +242,12 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
                 "listing only quasi-identifiers"
             )
         k_anon[name] = KAnonymity(name, int(spec["k"]), qis, suppress)
-    return PrivacyPolicy(path, vault, kinds, rules, tables, lineage, k_anon)
+    scan = _mapping(where, raw.get("leakscan"), "leakscan")
+    drops = frozenset(str(x) for x in scan.get("identifying_drops", ()))
+    for ref in drops:
+        name, _, column = ref.partition(".")
+        actions = tables.get(name, TablePolicy(name, {})).columns.get(column, ())
+        if [a.verb for a in actions] != ["drop"]:
+            raise PolicyError(f"{where}: leakscan.identifying_drops: {ref} is not a dropped column")
+    names = frozenset(str(x) for x in scan.get("names", ()))
+    return PrivacyPolicy(path, vault, kinds, rules, tables, lineage, k_anon, drops, names)

@@ -90,13 +90,14 @@ class RunContext:
         replace_where: str | None = None,
         rows_read: int | None = None,
     ) -> JobResult:
-        """Write a table by MERGE on keys (mode="merge") or a Delta write mode; return counts."""
+        """Write a table by MERGE on keys (mode="merge") or a Delta write mode; return counts.
+
+        The rows written come from the Delta commit's own metrics: the frame is computed once.
+        """
         path = self.path(ref)
-        df = df.cache()
-        written = df.count()
         if mode == "merge":
             delta_io.merge_delta(df, path, keys)
         else:
             delta_io.write_delta(df, path, mode, partition_by, replace_where)  # type: ignore[arg-type]
-        df.unpersist()
+        written = delta_io.rows_written(self.spark, path)
         return JobResult(ref, rows_read if rows_read is not None else written, written)

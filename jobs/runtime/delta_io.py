@@ -67,6 +67,16 @@ def write_delta(
     writer.save(path)
 
 
+def rows_written(spark: SparkSession, path: str) -> int:
+    """Rows the table's last commit wrote (inserted + updated, for a MERGE)."""
+    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"] or {}
+    if "numOutputRows" in metrics:
+        return int(metrics["numOutputRows"])
+    return int(metrics.get("numTargetRowsInserted", 0)) + int(
+        metrics.get("numTargetRowsUpdated", 0)
+    )
+
+
 def merge_delta(
     df: DataFrame,
     path: str,

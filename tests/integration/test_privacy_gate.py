@@ -230,7 +230,8 @@ def test_erasure_forgets_the_customer_everywhere(gated, tmp_path):
     old = lake.spark.read.parquet(str(lake.root / "onprem/vault/data_keys"))
     assert old.where((F.col("owner") == token) & F.col("wrapped").isNotNull()).count() == 0
     record = lake.table("vault/erasures").first()
-    assert record.token == token and str(client.client_id) not in str(record)
+    assert record.token == token and "raw/crm_clients 1" in record.tables
+    assert client.email not in str(record) and client.last_name not in str(record)
     other = lake.table("raw/crm_clients").orderBy("client_id").collect()[1]
     assert vault_of(lake).detokenize(vault.token_of(str(other.client_id), "client"), "t") == str(
         other.client_id
@@ -290,3 +291,12 @@ def test_vault_cli_detokenizes_for_operators_and_names_unknown_tokens(gated, cap
     assert capsys.readouterr().out.strip() == str(client.client_id)
     assert main(["--lake", str(lake.root), "vault", "detokenize", "--token", "cl_unknown"]) == 1
     assert "cl_unknown is not in the vault" in capsys.readouterr().err
+
+
+def test_null_and_empty_values_get_no_token(gated):
+    lake, _ = gated
+    values = lake.spark.createDataFrame(
+        [(None,), ("",), ("   ",), ("dev-1",), (" dev-1 ",)], "value string"
+    )
+    tokens = vault_of(lake).tokens(values, "device").collect()
+    assert [(t.value, t.token[:3]) for t in tokens] == [("dev-1", "dv_")]

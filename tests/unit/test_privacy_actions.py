@@ -193,10 +193,15 @@ def test_detectors_find_emails_phones_luhn_cards_and_ibans(spark):
         ("724 876 938", "phone number"),
         ("4111111111111111", "card number (Luhn)"),
         ("4111111111111112", None),  # fails Luhn, and 16 digits is no phone
+        ("4111 1111 1111 1111", "card number (Luhn)"),
+        ("-4282466774399734331", None),  # a TabFormer merchant id: signed, 19 digits
+        ("5817218446178736265", None),  # Luhn-valid, but no issuer writes 19 digits after 58
         ("CZ6508000000192000145399", "IBAN"),
         ("CZ6508000000192000145398", None),  # wrong check digits
         ("cl_qrstabcdefqrstabcdefqrst", None),
         ("2026-03-31", None),
+        ("1000000-1250000", None),  # an income band
+        ("12345-6789", None),  # a ZIP+4
         ("12.50", None),
     ]
     df = spark.createDataFrame(cases, "v string, expected string")
