@@ -92,7 +92,7 @@ def detector(value: Column) -> Column:
     )
 
 
-def pii_values(policy: PrivacyPolicy, raws: dict[str, DataFrame]) -> DataFrame:
+def pii_values(policy: PrivacyPolicy, raws: dict[str, DataFrame], spark) -> DataFrame:
     """(value, source) for the clear PII values of raw: what must never be seen in the lake."""
     frames = []
     for name, df in raws.items():
@@ -114,9 +114,7 @@ def pii_values(policy: PrivacyPolicy, raws: dict[str, DataFrame]) -> DataFrame:
                 ).where(F.length("value") >= (2 if is_name else MIN_LENGTH))
             )
     if not frames:
-        return raws[next(iter(raws))].sparkSession.createDataFrame(
-            [], "value string, source string, is_name boolean"
-        )
+        return spark.createDataFrame([], "value string, source string, is_name boolean")
     return reduce(DataFrame.unionByName, frames).distinct()
 
 
@@ -168,7 +166,7 @@ def lake_tables(ctx: RunContext) -> dict[str, DataFrame]:
 
 def scan(ctx: RunContext, policy: PrivacyPolicy) -> tuple[list[Hit], int]:
     """Hits, and how many lake tables were scanned."""
-    known = pii_values(policy, raw_tables(ctx)).persist()
+    known = pii_values(policy, raw_tables(ctx), ctx.spark).persist()
     pii = F.broadcast(known)
     hits = []
     tables = lake_tables(ctx)
