@@ -41,6 +41,8 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench.generate
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.privacy
 
 lint: setup
 	$(BIN)/ruff check jobs dsl dags tests bench
