@@ -110,7 +110,14 @@ def test_kms_wraps_the_vault_keys(ingested, tmp_path, monkeypatch):
         assert not (lake.root / "onprem" / "keys").exists()  # no local key file with KMS
         providers = {r.provider for r in lake.table("vault/keys").collect()}
         assert providers == {"kms"}
-        kms.disable_key(KeyId=key)
+        # a wrapped key that KMS cannot open (changed bytes) is a clear error, not a new key
+        from delta.tables import DeltaTable
+
+        keys = DeltaTable.forPath(lake.spark, str(lake.root / "onprem/vault/keys"))
+        kek = lake.table("vault/keys").where("purpose = 'kek'").first()
+        broken = bytearray(kek.wrapped)
+        broken[-1] ^= 1
+        keys.update(F.col("key_id") == kek.key_id, {"wrapped": F.lit(bytes(broken))})
         from jobs.privacy.keys import VaultKeyError
 
         ctx = RunContext(lake.config, Side.ONPREM, SMALL_BANK.delivery_date, _spark=lake.spark)
