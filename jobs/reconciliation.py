@@ -25,7 +25,8 @@ def reconciliation_table(title: str, results: Sequence[JobResult]) -> Table:
         if r.error:
             status = f"[red]failed: {r.error}[/red]"
         elif not r.reconciled:
-            status = f"[red]{r.rows_read - r.rows_written - r.rows_quarantined:,} unexplained[/red]"
+            unexplained = r.rows_read - r.rows_written - r.rows_quarantined - r.rows_withheld
+            status = f"[red]{unexplained:,} unexplained[/red]"
         else:
             why = ", ".join(f"{rule} {n:,}" for rule, n in r.rules)
             status = "[green]reconciled[/green]" + (f" ({why})" if why else "")

@@ -1,9 +1,11 @@
 """Stage `privacy`: every raw table -> its lake/stage twin, tokens only, per conf/privacy.yaml.
 
 Order of a run: check that the policy covers every column of every raw table (else stop,
-nothing written); open the vault; mint tokens per kind, in bulk, over the values of every
-table at once; encrypt contact details into the vault; then write each stage table whole
+nothing written); open the vault; mint tokens in bulk for the distinct values of every kind of
+every table at once; encrypt contact details into the vault; then write each stage table whole
 (same raw, same stage: tokens are stable and generalization is deterministic for a date).
+Rows of erased customers (their token is in the vault with its value shredded) never reach
+stage again, even when a feed delivers them anew.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from datetime import date
+from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.privacy import scrub
@@ -34,30 +37,76 @@ def raw_tables(ctx: RunContext) -> dict[str, DataFrame]:
     return {n: ctx.read(f"raw/{n}") for n in names if not n.startswith("_")}
 
 
-def transform(
-    name: str,
-    raw: DataFrame,
-    policy: PrivacyPolicy,
-    tokens: dict[str, DataFrame],
-    as_of: date,
-    small: frozenset[str] = frozenset(),
-) -> DataFrame:
-    """The stage twin of one raw table; `tokens[kind]` holds (value, token) for every value.
+def tokenized_columns(policy: PrivacyPolicy, name: str, columns: list[str]) -> dict[str, str]:
+    """column -> token kind, for the columns of raw table `name` that are tokenized."""
+    return {
+        column: action.arg
+        for column in columns
+        for action in policy.actions(name, column)
+        if action.verb == "tokenize"
+    }
 
-    Lookups of the kinds in `small` are broadcast to the join.
+
+def personal_columns(policy: PrivacyPolicy, name: str, columns: list[str]) -> list[str]:
+    """The tokenized columns of `name` whose kind identifies a person (erasure applies)."""
+    return [
+        column
+        for column, kind in tokenized_columns(policy, name, columns).items()
+        if policy.kinds[kind].personal
+    ]
+
+
+class Lookups:
+    """(kind, value, token, erased) of every tokenized raw value, split by kind for joins.
+
+    A kind's lookup is broadcast to the joins when it is small enough, so the big tables are
+    never shuffled for a lookup.
     """
-    policy.check_covers(name, raw.columns)
+
+    def __init__(self, tokens: DataFrame) -> None:
+        self.tokens = tokens.persist()
+        counts = tokens.groupBy("kind").agg(
+            F.count("*").alias("n"), F.sum(F.col("erased").cast("int")).alias("erased")
+        )
+        self.sizes = {r["kind"]: (r["n"], r["erased"]) for r in counts.collect()}
+
+    def of(self, kind: str) -> DataFrame:
+        lookup = self.tokens.where(F.col("kind") == kind).drop("kind")
+        return F.broadcast(lookup) if self.sizes.get(kind, (0, 0))[0] <= BROADCAST_ROWS else lookup
+
+    def erased(self, kind: str) -> int:
+        return self.sizes.get(kind, (0, 0))[1]
+
+    def release(self) -> None:
+        self.tokens.unpersist()
+
+
+def with_tokens(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups) -> DataFrame:
+    """raw plus `_t_<column>` (token) and `_e_<column>` (erased) for every tokenized column."""
     df = raw
-    for column in raw.columns:
-        for action in policy.actions(name, column):
-            if action.verb != "tokenize":
-                continue
-            lookup = tokens[action.arg].select(
-                F.col("value").alias(f"_v_{column}"), F.col("token").alias(f"_t_{column}")
-            )
-            if action.arg in small:  # no shuffle of the big table for a lookup that fits
-                lookup = F.broadcast(lookup)
-            df = df.join(lookup, normalized(df[column]) == lookup[f"_v_{column}"], "left")
+    for column, kind in tokenized_columns(policy, name, raw.columns).items():
+        lookup = lookups.of(kind).select(
+            F.col("value").alias(f"_v_{column}"),
+            F.col("token").alias(f"_t_{column}"),
+            F.col("erased").alias(f"_e_{column}"),
+        )
+        df = df.join(lookup, normalized(df[column]) == F.col(f"_v_{column}"), "left")
+    return df
+
+
+def of_erased(personal: list[str]) -> Column:
+    """True for a row of an erased customer (a `with_tokens` frame, its personal columns)."""
+    flags = [F.coalesce(F.col(f"_e_{c}"), F.lit(False)) for c in personal]
+    return reduce(lambda a, b: a | b, flags, F.lit(False))
+
+
+def transform(
+    name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups, as_of: date
+) -> DataFrame:
+    """The stage twin of one raw table: rows of erased customers are left out."""
+    policy.check_covers(name, raw.columns)
+    df = with_tokens(name, raw, policy, lookups)
+    df = df.where(~of_erased(personal_columns(policy, name, raw.columns)))
     out = []
     for column in raw.columns:
         for action in policy.actions(name, column):
@@ -78,32 +127,41 @@ def transform(
     return stage
 
 
-def _values_by_kind(policy: PrivacyPolicy, raws: dict[str, DataFrame]) -> dict[str, DataFrame]:
-    found: dict[str, list[DataFrame]] = {}
+def withheld(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups) -> int:
+    """Rows of raw table `name` left out of stage because their customer was erased."""
+    columns = personal_columns(policy, name, raw.columns)
+    if not any(lookups.erased(policy.table(name).tokenized()[c]) for c in columns):
+        return 0
+    df = with_tokens(name, raw.select(*columns), policy, lookups)
+    return df.where(of_erased(columns)).count()
+
+
+def tokenized_values(policy: PrivacyPolicy, raws: dict[str, DataFrame]) -> DataFrame:
+    """(kind, value) of every tokenized column of every raw table: one scan per table."""
+    frames = []
     for name, df in raws.items():
-        for column in df.columns:
-            for action in policy.actions(name, column):
-                if action.verb == "tokenize":
-                    found.setdefault(action.arg, []).append(
-                        df.select(F.col(column).cast("string").alias("value"))
-                    )
-    union = {}
-    for kind, frames in found.items():
-        merged = frames[0]
-        for frame in frames[1:]:
-            merged = merged.unionByName(frame)
-        union[kind] = merged
-    return union
+        columns = tokenized_columns(policy, name, df.columns)
+        if not columns:
+            continue
+        pairs = [
+            F.struct(F.lit(kind).alias("kind"), F.col(c).cast("string").alias("value"))
+            for c, kind in columns.items()
+        ]
+        frames.append(df.select(F.explode(F.array(*pairs)).alias("p")).select("p.*"))
+    return reduce(DataFrame.unionByName, frames)
 
 
-def _contacts(name: str, raw: DataFrame, policy: PrivacyPolicy, tokens: dict) -> DataFrame | None:
+def _contacts(
+    name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups
+) -> DataFrame | None:
     table = policy.table(name)
     fields = [c for c in table.encrypted() if c in raw.columns]
     if not fields or table.owner not in raw.columns:
         return None
-    kind = table.tokenized()[table.owner]
-    owners = tokens[kind].select(
-        F.col("value").alias("_owner_value"), F.col("token").alias("owner")
+    owners = (
+        lookups.of(table.tokenized()[table.owner])
+        .where(~F.col("erased"))
+        .select(F.col("value").alias("_owner_value"), F.col("token").alias("owner"))
     )
     rows = raw.select(
         normalized(F.col(table.owner)).alias("_owner_value"),
@@ -128,37 +186,36 @@ def run(ctx: RunContext) -> list[JobResult]:
         policy.check_covers(name, df.columns)
     vault = Vault.open(ctx, policy, job="privacy")
     began = time.perf_counter()
-    tokens = {
-        kind: vault.tokens(values, kind).persist()
-        for kind, values in _values_by_kind(policy, raws).items()
-    }
-    small = frozenset(k for k, df in tokens.items() if df.count() <= BROADCAST_ROWS)
-    log.info("tokens of %d kinds in %.1f s", len(tokens), time.perf_counter() - began)
+    lookups = Lookups(vault.tokenize(tokenized_values(policy, raws)))
+    log.info("tokens of %d kinds in %.1f s", len(lookups.sizes), time.perf_counter() - began)
     results = []
     for name, raw in sorted(raws.items()):
-        contacts = _contacts(name, raw, policy, tokens)
+        began = time.perf_counter()
+        contacts = _contacts(name, raw, policy, lookups)
         if contacts is not None:
             vault.store_contacts(contacts)
-        began = time.perf_counter()
-        stage = transform(name, raw, policy, tokens, ctx.run_date, small)
+        stage = transform(name, raw, policy, lookups, ctx.run_date)
         result = ctx.write(f"stage/{name}", stage, mode="overwrite")
         log.info(
             "stage/%s: %d rows in %.1f s", name, result.rows_written, time.perf_counter() - began
         )
-        notes = ()
+        notes = []
+        left_out = withheld(name, raw, policy, lookups)
+        if left_out:
+            notes.append(f"{left_out} rows of erased customers left out")
         if name in policy.k_anonymity:
             rule = policy.k_anonymity[name]
             k = scrub.smallest_group(ctx.read(f"stage/{name}"), rule.quasi_identifiers)
-            notes = (f"k-anonymity over ({', '.join(rule.quasi_identifiers)}): k = {k}",)
+            notes.append(f"k-anonymity over ({', '.join(rule.quasi_identifiers)}): k = {k}")
         results.append(
             JobResult(
                 f"stage/{name}",
                 rows_read=raw.count(),
                 rows_written=result.rows_written,
+                rows_withheld=left_out,
                 feed="privacy",
-                notes=notes,
+                notes=tuple(notes),
             )
         )
-    for frame in tokens.values():
-        frame.unpersist()
+    lookups.release()
     return results

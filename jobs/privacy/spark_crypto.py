@@ -53,18 +53,31 @@ def normalized(value: Column) -> Column:
     return F.trim(value.cast("string"))
 
 
-def blind_index(value: Column, kind: str, key: str = "index") -> Column:
-    return hmac_hex(F.concat(F.lit(f"{kind}:"), value), key)
+def blind_index(value: Column, kind: Column, key: str = "index") -> Column:
+    """HMAC of `<kind>:<value>`: the same value of two kinds has two unrelated indexes."""
+    return hmac_hex(F.concat(kind, F.lit(":"), value), key)
 
 
 def blind_index_py(value: str, kind: str, key: bytes) -> str:
     return hmac_hex_py(f"{kind}:{value.strip()}", key)
 
 
-def token_text(prefix: str, seed: Column) -> Column:
+def token_text(prefix: Column, seed: Column) -> Column:
     """`cl_` + 24 letters drawn from a hex digest: no digits, never read as a phone or card."""
     letters = F.translate(F.substring(seed, 1, TOKEN_LETTERS), *DIGITS_TO_LETTERS)
-    return F.concat(F.lit(f"{prefix}_"), letters)
+    return F.concat(prefix, F.lit("_"), letters)
+
+
+def derived_key(owner: Column, key: str) -> Column:
+    """32 key bytes: HMAC-SHA256(secret `key`, owner). With a secret that is random per run
+    and never stored, the bytes are as good as random, and a plan recomputed within the run
+    derives the same ones."""
+    return F.unhex(hmac_hex(owner, key))
+
+
+def aes_gcm_open(sealed: Column, key: Column, aad: Column) -> Column:
+    """Inverse of `aes_gcm`; a changed byte or the wrong key fails the Spark job (GCM tag)."""
+    return F.aes_decrypt(sealed, key, F.lit("GCM"), F.lit("DEFAULT"), aad.cast("binary"))
 
 
 def aes_gcm(value: Column, key: Column, aad: Column) -> Column:

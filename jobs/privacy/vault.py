@@ -38,9 +38,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def shared_owner(kind: str) -> str:
-    """Key owner of the values of a non-personal kind (accounts, cards, devices)."""
-    return f"vault:{kind}"
+SHARED_OWNER = "vault:"  # + kind: the key owner of a non-personal kind's values (accounts, cards)
 
 
 def open_store(ctx: RunContext, policy: PrivacyPolicy):
@@ -64,7 +62,12 @@ class Vault:
         self.provider = provider
         self.job = job
         self._load_keys()
-        self._keys_df = sc.key_row(ctx.spark, index=self._index_key, mint=os.urandom(KEY_BYTES))
+        self._keys_df = sc.key_row(
+            ctx.spark,
+            index=self._index_key,
+            mint=os.urandom(KEY_BYTES),  # token letters: random per run, stable via token_map
+            dek=os.urandom(KEY_BYTES),  # new data keys (see `_add_data_keys`)
+        )
 
     def __repr__(self) -> str:
         return f"Vault({self.store!r}, {self.provider!r})"
@@ -112,41 +115,58 @@ class Vault:
         wrapped = self.provider.wrap(key, f"{purpose}:{key_id}".encode())
         return (key_id, purpose, self.provider.name, bytearray(wrapped), _now(), None), key
 
-    def data_keys(self, owners: list[str]) -> DataFrame:
-        """(owner, dek) for these owners, making a data key for each owner that has none.
+    def _kek_rows(self) -> DataFrame:
+        """(kek_id, kek) of every active KEK: key bytes enter Spark as data, never as literals."""
+        return self.ctx.spark.createDataFrame(
+            [(key_id, bytearray(kek)) for key_id, kek in self._keks.items()],
+            "kek_id string, kek binary",
+        )
+
+    def _add_data_keys(self, owners: DataFrame) -> None:
+        """A data key for each owner (column `owner`) that has none, made and wrapped in Spark.
+
+        The key is derived from the owner under this run's random `dek` secret (see
+        `spark_crypto.derived_key`) and stored only wrapped by the newest KEK, as `seal` would.
+        """
+        missing = owners.distinct().join(
+            self.store.read("data_keys").select("owner"), "owner", "left_anti"
+        )
+        newest = F.broadcast(self._kek_rows().where(F.col("kek_id") == self._kek_id))
+        wrapped = (
+            sc.with_keys(missing, self._keys_df)
+            .crossJoin(newest)
+            .select(
+                "owner",
+                sc.aes_gcm(
+                    sc.derived_key(F.col("owner"), "dek"),
+                    F.col("kek"),
+                    F.concat(F.lit("dek:"), F.col("owner")),
+                ).alias("wrapped"),
+                "kek_id",
+                F.lit(self.ctx.run_id).alias("created_run"),
+                F.lit(None).cast("timestamp").alias("destroyed_at"),
+            )
+        )
+        self.store.insert_new("data_keys", wrapped, ["owner"])
+
+    def _data_keys(self, owners: DataFrame) -> DataFrame:
+        """(owner, dek) for these owners (column `owner`), unwrapped in Spark.
 
         An erased owner (its key destroyed) is left out: nothing can be encrypted for it.
         """
-        wanted = set(owners)
-        known = {
-            r["owner"]: r
-            for r in self.store.read("data_keys")
-            .join(self.ctx.spark.createDataFrame([(o,) for o in wanted], "owner string"), "owner")
-            .collect()
-        }
-        new = []
-        for owner in sorted(wanted - set(known)):
-            dek = os.urandom(KEY_BYTES)
-            wrapped = seal(self._kek, dek, f"dek:{owner}".encode())
-            new.append((owner, bytearray(wrapped), self._kek_id, self.ctx.run_id, None))
-        if new:
-            self.store.insert_new(
-                "data_keys",
-                self.store.rows("data_keys", new),
-                ["owner"],
-            )
-            known.update(
-                {
-                    row[0]: dict(zip(("owner", "wrapped", "kek_id"), row, strict=False))
-                    for row in new
-                }
-            )
-        clear = [
-            (owner, bytearray(self._unwrap_dek(owner, row)))
-            for owner, row in known.items()
-            if row["wrapped"] is not None
-        ]
-        return self.ctx.spark.createDataFrame(clear, "owner string, dek binary")
+        keys = self.store.read("data_keys").where(F.col("wrapped").isNotNull())
+        keys = keys.join(owners.distinct(), "owner")
+        active = list(self._keks)
+        stale = keys.where(~F.col("kek_id").isin(*active)).select("kek_id").distinct().collect()
+        if stale:
+            ids = ", ".join(sorted(r["kek_id"] for r in stale))
+            raise VaultError(f"data keys are wrapped by retired key(s) {ids}; run `vault rotate`")
+        return keys.join(F.broadcast(self._kek_rows()), "kek_id").select(
+            "owner",
+            sc.aes_gcm_open(
+                F.col("wrapped"), F.col("kek"), F.concat(F.lit("dek:"), F.col("owner"))
+            ).alias("dek"),
+        )
 
     def _unwrap_dek(self, owner: str, row) -> bytes:
         kek = self._keks.get(row["kek_id"])
@@ -158,47 +178,52 @@ class Vault:
 
     # -- tokens ----------------------------------------------------------------------------------
 
-    def indexed(self, values: DataFrame, kind: str) -> DataFrame:
-        """Distinct non-empty values (column `value`) with their blind index."""
-        clean = values.select(sc.normalized(F.col("value")).alias("value")).where(
+    def indexed(self, values: DataFrame) -> DataFrame:
+        """Distinct non-empty (kind, value) pairs with their blind index."""
+        clean = values.select("kind", sc.normalized(F.col("value")).alias("value")).where(
             F.col("value").isNotNull() & (F.col("value") != "")
         )
         return sc.with_keys(clean.distinct(), self._keys_df).select(
-            "value", sc.blind_index(F.col("value"), kind).alias("blind_index")
+            "kind", "value", sc.blind_index(F.col("value"), F.col("kind")).alias("blind_index")
         )
 
-    def tokens(self, values: DataFrame, kind: str) -> DataFrame:
-        """(value, token) for every distinct non-empty value; new values get new tokens.
+    def tokenize(self, values: DataFrame) -> DataFrame:
+        """(kind, value, token, erased) for every distinct non-empty (kind, value) of `values`.
 
-        Null and empty values get no token (they are left null by the gate), so they never
-        share one.
+        Values of every kind are tokenized together: one blind-index pass, one insert of the
+        new tokens and their data keys, one read back. Null and empty values get no token (the
+        gate leaves them null), so they never share one. `erased` is true for a value whose
+        customer was erased: its token stays, its clear value and key are gone.
         """
-        spec = self.policy.kinds[kind]
-        indexed = self.indexed(values, kind).persist()
-        known = self.store.read("token_map").where(F.col("kind") == kind)
+        kinds = self.policy.kinds
+        indexed = self.indexed(values).persist()
+        prefix = F.create_map(*[F.lit(x) for k, spec in kinds.items() for x in (k, spec.prefix)])
+        personal = F.col("kind").isin(*[k for k, spec in kinds.items() if spec.personal])
+        known = self.store.read("token_map").select("kind", "blind_index")
         new = (
-            sc.with_keys(
-                indexed.join(known.select("blind_index"), "blind_index", "left_anti"), self._keys_df
-            )
+            sc.with_keys(indexed.join(known, ["kind", "blind_index"], "left_anti"), self._keys_df)
             .select(
+                "kind",
                 "value",
                 "blind_index",
-                sc.token_text(spec.prefix, sc.hmac_hex(F.col("blind_index"), "mint")).alias(
-                    "token"
+                sc.token_text(
+                    prefix[F.col("kind")], sc.hmac_hex(F.col("blind_index"), "mint")
+                ).alias("token"),
+            )
+            .withColumn(
+                "key_owner",
+                F.when(personal, F.col("token")).otherwise(
+                    F.concat(F.lit(SHARED_OWNER), F.col("kind"))
                 ),
             )
             .persist()
         )
         if not new.isEmpty():
-            if spec.personal:
-                owners = [r["token"] for r in new.select("token").collect()]
-                new = new.withColumn("key_owner", F.col("token"))
-            else:
-                owners = [shared_owner(kind)]
-                new = new.withColumn("key_owner", F.lit(shared_owner(kind)))
-            deks = self.data_keys(owners).withColumnRenamed("owner", "key_owner")
-            minted = new.join(F.broadcast(deks) if not spec.personal else deks, "key_owner").select(
-                F.lit(kind).alias("kind"),
+            owners = new.select(F.col("key_owner").alias("owner"))
+            self._add_data_keys(owners)
+            deks = self._data_keys(owners).withColumnRenamed("owner", "key_owner")
+            minted = new.join(deks, "key_owner").select(
+                "kind",
                 "blind_index",
                 "token",
                 sc.aes_gcm(F.col("value"), F.col("dek"), F.col("token")).alias("value_ct"),
@@ -206,41 +231,48 @@ class Vault:
                 F.lit(self.ctx.run_id).alias("created_run"),
             )
             self.store.insert_new("token_map", minted, ["kind", "blind_index"])
-            self._check_unique(kind)
-        mapped = (
-            self.store.read("token_map").where(F.col("kind") == kind).select("blind_index", "token")
+            self._check_unique()
+        mapped = self.store.read("token_map").select(
+            "kind", "blind_index", "token", F.col("value_ct").isNull().alias("erased")
         )
-        result = indexed.join(mapped, "blind_index").select("value", "token")
+        result = indexed.join(mapped, ["kind", "blind_index"]).select(
+            "kind", "value", "token", "erased"
+        )
         new.unpersist()
         return result
 
-    def _check_unique(self, kind: str) -> None:
+    def tokens(self, values: DataFrame, kind: str) -> DataFrame:
+        """(value, token) for the values (column `value`) of one kind."""
+        pairs = values.select(F.lit(kind).alias("kind"), "value")
+        return self.tokenize(pairs).select("value", "token")
+
+    def _check_unique(self) -> None:
         clashes = (
             self.store.read("token_map")
-            .where(F.col("kind") == kind)
-            .groupBy("token")
+            .groupBy("kind", "token")
             .count()
             .where("count > 1")
-            .count()
+            .select("kind")
+            .distinct()
+            .collect()
         )
         if clashes:
-            raise VaultError(f"{clashes} tokens of kind {kind} map to two values; re-run the gate")
+            kinds = ", ".join(sorted(r["kind"] for r in clashes))
+            raise VaultError(f"tokens of kind {kinds} map to two values; re-run the gate")
 
     # -- contacts --------------------------------------------------------------------------------
 
-    def store_contacts(self, contacts: DataFrame) -> int:
-        """Encrypt (owner, field, value) rows under each owner's data key; returns rows stored.
+    def store_contacts(self, contacts: DataFrame) -> None:
+        """Encrypt (owner, field, value) rows under each owner's data key.
 
         A value that did not change since the last run keeps its ciphertext (compared by blind
-        index), so re-running the gate rewrites nothing.
+        index), so re-running the gate rewrites nothing. Erased owners have no key: their
+        contacts are not stored.
         """
         clean = contacts.where(
             F.col("value").isNotNull() & (F.trim(F.col("value")) != "")
         ).dropDuplicates(["owner", "field"])
-        owners = [r["owner"] for r in clean.select("owner").distinct().collect()]
-        if not owners:
-            return 0
-        deks = self.data_keys(owners)
+        deks = self._data_keys(clean.select("owner"))
         rows = sc.with_keys(clean.join(deks, "owner"), self._keys_df).select(
             "owner",
             "field",
@@ -251,7 +283,6 @@ class Vault:
             F.lit(self.ctx.run_id).alias("updated_run"),
         )
         self.store.upsert("contacts", rows, ["owner", "field"], changed="value_index")
-        return len(owners)
 
     # -- reading back (on-prem, audited) ---------------------------------------------------------
 

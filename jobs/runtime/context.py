@@ -17,12 +17,14 @@ from jobs.runtime.zones import Side, Zone, check_access, parse_table_ref, zone_r
 
 @dataclass(frozen=True)
 class JobResult:
-    """What a job reports: the table it wrote and its row counts (read = written + quarantined)."""
+    """What a job reports: the table it wrote and its counts (read = written + quarantined +
+    withheld)."""
 
     table: str
     rows_read: int
     rows_written: int
     rows_quarantined: int = 0
+    rows_withheld: int = 0  # left out on purpose (rows of erased customers)
     feed: str = ""
     files: int = 0  # files read this run
     skipped_files: int = 0  # files already ingested (same checksum), not read again
@@ -32,7 +34,7 @@ class JobResult:
 
     @property
     def reconciled(self) -> bool:
-        return self.rows_read == self.rows_written + self.rows_quarantined
+        return self.rows_read == self.rows_written + self.rows_quarantined + self.rows_withheld
 
 
 def new_run_id(run_date: date) -> str:

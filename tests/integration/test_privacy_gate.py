@@ -179,6 +179,9 @@ def test_keys_never_appear_in_spark_plans(gated, capsys):
     secret = vault._index_key.hex()
     assert secret not in plan.lower() and vault._kek.hex() not in plan.lower()
     assert "_index_i" in plan  # the key came in as a column, not a literal
+    owners = lake.spark.createDataFrame([("cl_someone",)], "owner string")
+    plan = vault._data_keys(owners)._jdf.queryExecution().toString().lower()
+    assert vault._kek.hex() not in plan and "kek" in plan  # data keys open with a KEK column
 
 
 def test_unknown_tokens_are_a_clear_error(gated):
@@ -236,6 +239,30 @@ def test_erasure_forgets_the_customer_everywhere(gated, tmp_path):
     assert vault_of(lake).detokenize(vault.token_of(str(other.client_id), "client"), "t") == str(
         other.client_id
     )
+
+
+def test_an_erased_customer_delivered_again_never_reaches_stage(gated, tmp_path):
+    from jobs.privacy.commands import erase
+
+    lake = own_copy(gated, tmp_path)
+    client_id = lake.table("raw/crm_clients").orderBy("client_id").first().client_id
+    mine = {
+        name: lake.table(f"raw/{name}").where(F.col("client_id") == client_id).collect()
+        for name in ("crm_clients", "dispositions")
+    }
+    token = vault_of(lake).token_of(str(client_id), "client")
+    erase(lake.config, str(client_id))
+    for name, rows in mine.items():  # a later delivery brings the customer back into raw
+        again = lake.spark.createDataFrame(rows, lake.table(f"raw/{name}").schema)
+        again.write.format("delta").mode("append").save(str(lake.root / "onprem/raw" / name))
+    results = lake.run("privacy", RUN_DATE)
+    for name, rows in mine.items():
+        assert lake.table(f"stage/{name}").where(F.col("client_id") == token).count() == 0
+        result = results[f"stage/{name}"]
+        assert result.rows_withheld == len(rows) and result.reconciled
+        assert f"{len(rows)} rows of erased customers left out" in result.notes
+    assert lake.table("vault/contacts").where(F.col("owner") == token).count() == 0
+    assert lake.table("vault/data_keys").where(F.col("owner") == token).first().wrapped is None
 
 
 def test_rotation_rewraps_data_keys_and_every_token_still_opens(gated, tmp_path):
