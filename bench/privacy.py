@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.privacy [--bank DIR]
 
 DIR must hold the raw zone that `python -m bench.ingest --bank DIR` wrote. The gate runs into a
-fresh vault, key file and lake. Then, in the same run, the peer: a plain single-process Python
+fresh vault, key file and lake; then the same raw tables are copied to Delta as they are (the
+I/O floor under the gate). Then, in the same run, the peer: a plain single-process Python
 loop over the same values (every non-null value of every tokenized or encrypted raw column)
 doing HMAC-SHA256 (a blind index) and, separately, AES-256-GCM with `cryptography`. Prints a
 table and writes bench/results/privacy.json.
@@ -57,6 +58,16 @@ def export_values(ctx: RunContext, out: Path) -> int:
     return values.count()
 
 
+def copy_floor(ctx: RunContext, out: Path) -> float:
+    """Seconds to copy every raw table to a new Delta table as is: the I/O under the gate."""
+    started = time.perf_counter()
+    for name, df in raw_tables(ctx).items():
+        df.write.format("delta").mode("overwrite").save(str(out / name))
+    seconds = time.perf_counter() - started
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds
+
+
 def python_loop(path: Path) -> dict:
     key = os.urandom(32)
     aes = AESGCM(key)
@@ -107,6 +118,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     sampler.done.set()
     vault = config.onprem_root + "/onprem/vault"
+    floor = copy_floor(ctx, args.bank / "bench-copy")
     minted = spark.read.format("delta").load(f"{vault}/token_map").count()
     contacts = spark.read.format("delta").load(f"{vault}/contacts").count()
     spark.stop()
@@ -120,6 +132,7 @@ def main() -> None:
         "gate: all stage tables", f"{values:,}", f"{seconds:.1f}", f"{values / seconds:,.0f}"
     )
     table.add_row("  tokens minted / contacts encrypted", f"{minted:,} / {contacts:,}", "", "")
+    table.add_row("floor: plain Delta copy of the raw tables", f"{values:,}", f"{floor:.1f}", "")
     table.add_row(
         "peer: Python HMAC-SHA256, 1 core",
         f"{peer['values']:,}",
@@ -137,6 +150,7 @@ def main() -> None:
         "values": values,
         "gate_seconds": round(seconds, 1),
         "gate_values_per_second": round(values / seconds),
+        "plain_delta_copy_seconds": round(floor, 1),
         "tokens_minted": minted,
         "contacts_encrypted": contacts,
         "stage_rows": {r.table: r.rows_written for r in results},

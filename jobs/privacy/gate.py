@@ -137,17 +137,16 @@ def withheld(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups)
 
 
 def tokenized_values(policy: PrivacyPolicy, raws: dict[str, DataFrame]) -> DataFrame:
-    """(kind, value) of every tokenized column of every raw table: one scan per table."""
-    frames = []
-    for name, df in raws.items():
-        columns = tokenized_columns(policy, name, df.columns)
-        if not columns:
-            continue
-        pairs = [
-            F.struct(F.lit(kind).alias("kind"), F.col(c).cast("string").alias("value"))
-            for c, kind in columns.items()
-        ]
-        frames.append(df.select(F.explode(F.array(*pairs)).alias("p")).select("p.*"))
+    """Distinct (kind, value) of every tokenized column of every raw table.
+
+    One narrow select per column (a columnar read of that column only), made distinct before
+    the union, so 20 million card rows shrink to their 100,000 users before anything else.
+    """
+    frames = [
+        df.select(F.lit(kind).alias("kind"), F.col(column).cast("string").alias("value")).distinct()
+        for name, df in raws.items()
+        for column, kind in tokenized_columns(policy, name, df.columns).items()
+    ]
     return reduce(DataFrame.unionByName, frames)
 
 
