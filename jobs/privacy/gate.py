@@ -15,7 +15,7 @@ import time
 from datetime import date
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.privacy import scrub
@@ -136,7 +136,9 @@ def withheld(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups)
     return df.where(of_erased(columns)).count()
 
 
-def tokenized_values(policy: PrivacyPolicy, raws: dict[str, DataFrame]) -> DataFrame:
+def tokenized_values(
+    spark: SparkSession, policy: PrivacyPolicy, raws: dict[str, DataFrame]
+) -> DataFrame:
     """Distinct (kind, value) of every tokenized column of every raw table.
 
     One narrow select per column (a columnar read of that column only), made distinct before
@@ -147,7 +149,9 @@ def tokenized_values(policy: PrivacyPolicy, raws: dict[str, DataFrame]) -> DataF
         for name, df in raws.items()
         for column, kind in tokenized_columns(policy, name, df.columns).items()
     ]
-    return reduce(DataFrame.unionByName, frames)
+    return reduce(
+        DataFrame.unionByName, frames, spark.createDataFrame([], "kind string, value string")
+    )
 
 
 def _contacts(
@@ -185,7 +189,7 @@ def run(ctx: RunContext) -> list[JobResult]:
         policy.check_covers(name, df.columns)
     vault = Vault.open(ctx, policy, job="privacy")
     began = time.perf_counter()
-    lookups = Lookups(vault.tokenize(tokenized_values(policy, raws)))
+    lookups = Lookups(vault.tokenize(tokenized_values(ctx.spark, policy, raws)))
     log.info("tokens of %d kinds in %.1f s", len(lookups.sizes), time.perf_counter() - began)
     results = []
     for name, raw in sorted(raws.items()):
