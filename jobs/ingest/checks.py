@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import great_expectations as gx
 from pyspark.sql import DataFrame
 
-from jobs.errors import ConfigError, OfferlakeError
+from jobs.errors import OfferlakeError
 from jobs.ingest.sources import TableSpec
-from jobs.runtime.expectations import validate
+from jobs.runtime.expectations import build, validate
 
 
 class DeliveryRejectedError(OfferlakeError):
@@ -27,19 +26,7 @@ class DeliveryRejectedError(OfferlakeError):
 
 def suite(table: TableSpec) -> list[Any]:
     """The table's expectations as GX objects; an unknown name or argument is a ConfigError."""
-    built = []
-    for item in table.expectations:
-        if not isinstance(item, dict) or len(item) != 1:
-            raise ConfigError(f"{table.source_file}: {table.name}.expectations: one name per item")
-        [(name, kwargs)] = item.items()
-        kind = getattr(gx.expectations, str(name), None)
-        if kind is None:
-            raise ConfigError(f"{table.source_file}: {table.name}: unknown expectation {name}")
-        try:
-            built.append(kind(**(kwargs or {})))
-        except Exception as exc:  # pydantic validation of the arguments
-            raise ConfigError(f"{table.source_file}: {table.name}: {name}: {exc}") from None
-    return built
+    return build(table.expectations, f"{table.source_file}: {table.name}.expectations")
 
 
 def check_delivery(good: DataFrame, table: TableSpec, files: str) -> None:

@@ -106,3 +106,20 @@ def merge_delta(
         .whenNotMatchedInsertAll()
         .execute()
     )
+
+
+def version(spark: SparkSession, path: str) -> int | None:
+    """The table's current version, None when there is no table yet."""
+    if not is_delta(spark, path):
+        return None
+    return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
+
+
+def undo(spark: SparkSession, path: str, before: int | None, created_where: str) -> None:
+    """Take back what a write did: RESTORE to `before`, or delete `created_where` rows when the
+    table did not exist before (a Delta table cannot be restored to before its first commit)."""
+    table = DeltaTable.forPath(spark, path)
+    if before is None:
+        table.delete(created_where)
+    else:
+        table.restoreToVersion(before)

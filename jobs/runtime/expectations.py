@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # No usage analytics: this machine has no network beyond package registries, and a bank's none.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -13,6 +14,28 @@ import great_expectations as gx  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.expectations.expectation import Expectation  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
+
+from jobs.errors import ConfigError  # noqa: E402
+
+
+def build(items: Sequence[Any], where: str) -> list[Expectation]:
+    """GX expectations from YAML items `{ExpectationName: {kwargs}}`; a wrong one names `where`.
+
+    `meta` passes through, e.g. `{critical: true}`.
+    """
+    built = []
+    for item in items:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ConfigError(f"{where}: one expectation name per item")
+        [(name, kwargs)] = item.items()
+        kind = getattr(gx.expectations, str(name), None)
+        if kind is None:
+            raise ConfigError(f"{where}: unknown expectation {name}")
+        try:
+            built.append(kind(**(kwargs or {})))
+        except Exception as exc:  # pydantic validation of the arguments
+            raise ConfigError(f"{where}: {name}: {exc}") from None
+    return built
 
 
 @dataclass(frozen=True)
