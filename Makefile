@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python -m bench.generate
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.privacy
+	$(BIN)/python -m bench.model
 
 lint: setup
 	$(BIN)/ruff check jobs dsl dags tests bench

@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
+
+STAGE = Asset("offerlake_stage")  # what customer_model waits for
 
 
 @task(retries=1, retry_delay=timedelta(minutes=5), execution_timeout=timedelta(hours=2))
@@ -27,7 +29,7 @@ def privacy_gate(ds: str | None = None) -> dict[str, int]:
     return {r.table: r.rows_written for r in results}
 
 
-@task(execution_timeout=timedelta(hours=1))
+@task(execution_timeout=timedelta(hours=1), outlets=[STAGE])  # stage is usable once leak-free
 def leakscan() -> int:
     """Fail when any lake table holds a raw PII value or a detected e-mail, phone, card, IBAN."""
     from jobs.privacy.commands import leakscan as scan

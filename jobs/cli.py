@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare every value of every stage, analytics and handoff table with the "
         "raw PII values and PII detectors (e-mail, phone, card number with Luhn, IBAN, CRM names).",
     )
+    features = commands.add_parser("features", help="browse the customer model's metric catalog")
+    feature_commands = features.add_subparsers(
+        dest="features_command", required=True, metavar="ACTION"
+    )
+    listing = feature_commands.add_parser(
+        "list", help="every metric (name, type, source, description)"
+    )
+    listing.add_argument("--grep", help="only metrics whose name or description matches (regex)")
+    describe = feature_commands.add_parser("describe", help="how one metric is computed")
+    describe.add_argument("name")
     vault = commands.add_parser("vault", help="operate the on-prem vault (audit-logged)")
     vault_commands = vault.add_subparsers(dest="vault_command", required=True, metavar="ACTION")
     detok = vault_commands.add_parser("detokenize", help="print the clear value of a token")
@@ -186,6 +196,17 @@ def _leakscan(config: LakeConfig) -> None:
     raise_on_hits(hits)
 
 
+def _features(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.model.catalog import load_catalog
+    from jobs.model.features import describe, listing
+
+    catalog = load_catalog(config.conf_dir)
+    if args.features_command == "list":
+        out.print(listing(catalog, args.grep))
+    else:
+        out.print(describe(catalog, args.name))
+
+
 def _vault(args: argparse.Namespace, config: LakeConfig) -> None:
     from jobs.privacy import commands
 
@@ -220,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             _leakscan(config)
         elif args.command == "vault":
             _vault(args, config)
+        elif args.command == "features":
+            _features(args, config)
         elif args.command == "stages":
             for s in STAGES:
                 out.print(

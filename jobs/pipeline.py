@@ -46,7 +46,12 @@ STAGES: tuple[Stage, ...] = (
         "raw -> tokenized, scrubbed stage tables + vault",
         "jobs.privacy.gate.run",
     ),
-    Stage("model", Side.LAKE, "stage -> customer_360 metrics and segments"),
+    Stage(
+        "model",
+        Side.LAKE,
+        "stage -> customer_360: the feature catalog compiled to one scan per table",
+        "jobs.model.run.run",
+    ),
     Stage("geofence", Side.LAKE, "pings x ally geofences -> geo_events (Sedona)"),
     Stage("match", Side.LAKE, "campaigns (.offer) x customer_360 -> deliverable_offers"),
     Stage("deliver", Side.ONPREM, "handoff -> de-tokenize just in time -> send, audit"),

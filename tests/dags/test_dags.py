@@ -81,3 +81,12 @@ def test_privacy_dag_runs_the_gate_then_the_leak_scan(dagbag):
     dag = dagbag.dags["privacy"]
     assert dag is not None and dag.doc_md and "leak scan" in dag.doc_md
     assert dag.get_task("leakscan").upstream_task_ids == {"privacy_gate"}
+
+
+def test_customer_model_waits_for_a_leak_free_stage(dagbag):
+    model = dagbag.dags["customer_model"]
+    privacy = dagbag.dags["privacy"]
+    assert [t.task_id for t in model.tasks] == ["customer_360"]
+    assert {a.name for a in privacy.get_task("leakscan").outlets} == {"offerlake_stage"}
+    assert not privacy.get_task("privacy_gate").outlets
+    assert "offerlake_stage" in str(model.timetable.asset_condition)

@@ -113,8 +113,23 @@ def ingested(bank, tmp_path_factory, spark) -> tuple[Lake, dict[str, JobResult]]
     return lake, lake.ingest(run_date=SMALL_BANK.delivery_date)
 
 
+def copy_lake(source: Lake, tmp_path: Path) -> Lake:
+    """A copy of a whole lake (on-prem and lake sides) a test may change."""
+    lake = Lake(tmp_path / "lake", source.spark, source.conf_dir)
+    shutil.copytree(source.root / "onprem", lake.root / "onprem")
+    shutil.copytree(source.root / "lake", lake.root / "lake")
+    return lake
+
+
 def copy_raw(source: Lake, tmp_path: Path) -> Lake:
     """A new lake holding a copy of source's raw zone (to run later stages on)."""
     lake = Lake(tmp_path / "lake", source.spark, source.conf_dir)
     shutil.copytree(source.root / "onprem" / "raw", lake.root / "onprem" / "raw")
     return lake
+
+
+@pytest.fixture(scope="session")
+def gated(ingested, tmp_path_factory) -> tuple[Lake, dict[str, JobResult]]:
+    """The small bank through the privacy gate: raw, stage, vault. Tests that change it copy it."""
+    lake = copy_raw(ingested[0], tmp_path_factory.mktemp("gated"))
+    return lake, lake.run("privacy", SMALL_BANK.delivery_date)

@@ -16,15 +16,9 @@ from jobs.privacy.vault import Vault, VaultError
 from jobs.runtime.config import DEFAULT_CONF_DIR
 from jobs.runtime.context import RunContext
 from jobs.runtime.zones import Side
-from tests.integration.conftest import DELIVERY, RAW_TABLES, SMALL_BANK, Lake, copy_raw
+from tests.integration.conftest import DELIVERY, RAW_TABLES, SMALL_BANK, Lake, copy_lake, copy_raw
 
 RUN_DATE = SMALL_BANK.delivery_date
-
-
-@pytest.fixture(scope="module")
-def gated(ingested, tmp_path_factory) -> tuple[Lake, dict]:
-    lake = copy_raw(ingested[0], tmp_path_factory.mktemp("gated"))
-    return lake, lake.run("privacy", RUN_DATE)
 
 
 def vault_of(lake: Lake, job: str = "test") -> Vault:
@@ -199,11 +193,7 @@ def test_policy_lists_every_column_of_every_generated_raw_table(gated):
 
 def own_copy(gated, tmp_path) -> Lake:
     """A copy of the gated lake (raw, stage, vault, keys) a test may change."""
-    source, _ = gated
-    lake = Lake(tmp_path / "lake", source.spark)
-    shutil.copytree(source.root / "onprem", lake.root / "onprem")
-    shutil.copytree(source.root / "lake", lake.root / "lake")
-    return lake
+    return copy_lake(gated[0], tmp_path)
 
 
 def test_erasure_forgets_the_customer_everywhere_and_for_good(gated, tmp_path):

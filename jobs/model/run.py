@@ -1,0 +1,190 @@
+"""Stage `model`: lake/stage -> analytics/customer_360, segments and segment_profiles, as of D.
+
+Reads stage only (a lake-side job: it never sees the vault). The catalog is loaded and checked
+against the stage schemas first; then each source table is read once and compiled (see
+`compile.py`); derived metrics are evaluated last. The table is partitioned by `as_of` and a
+re-run for the same date replaces exactly that date's rows. Segments and CLV are computed from
+the written customer_360 (see `segments.py`), their sizes and profiles printed and written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from rich.console import Console
+from rich.table import Table
+
+from jobs.model import compile as compiler
+from jobs.model import quality
+from jobs.model import segments as seg
+from jobs.model.catalog import Catalog, load_catalog
+from jobs.model.customers import keyed
+from jobs.model.segments import SegmentSettings
+from jobs.model.validate import validate
+from jobs.runtime import delta_io
+from jobs.runtime.context import JobResult, RunContext
+
+log = logging.getLogger(__name__)
+
+TABLE = "analytics/customer_360"
+SEGMENTS = "analytics/segments"
+PROFILES = "analytics/segment_profiles"
+LINEAGE = ("_source_file", "_ingest_run", "_ingested_at")
+
+
+@contextmanager
+def wide_rows(spark: SparkSession) -> Iterator[None]:
+    """Whole-stage code generation off while a thousand-column row is built.
+
+    A stage producing 1,000+ columns outgrows the JVM's 64 KB method limit; Spark would log the
+    compile failure and fall back after trying. Expression-level codegen still applies.
+    """
+    key = "spark.sql.codegen.wholeStage"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
+def customers(ctx: RunContext) -> DataFrame:
+    """The bank's customers (stage/crm_clients) with their CRM attributes, keyed `customer`."""
+    crm = ctx.read("stage/crm_clients").drop(*LINEAGE)
+    return crm.withColumnRenamed("client_id", "customer")
+
+
+def events(ctx: RunContext, catalog: Catalog, table: str) -> DataFrame:
+    """A source's rows with `customer` (client token) and `_day` (event date, or D)."""
+    source = catalog.sources[table]
+    df = keyed(
+        ctx.read(f"stage/{table}"), source.customer, source.via, lambda t: ctx.read(f"stage/{t}")
+    )
+    day = F.to_date(F.col(source.time)) if source.time else F.lit(ctx.run_date)
+    return df.withColumn("_day", day)
+
+
+def customer_360(ctx: RunContext, catalog: Catalog) -> DataFrame:
+    base = customers(ctx)
+    used = sorted({f.source for f in catalog.families})
+    schemas = {t: ctx.read(f"stage/{t}").schema for t in used}
+    validate(ctx.spark, catalog, schemas, base.schema)
+    pairs = [compiler.source_pairs(catalog, t, events(ctx, catalog, t), ctx.run_date) for t in used]
+    all_pairs = pairs[0]
+    for frame in pairs[1:]:
+        all_pairs = all_pairs.unionByName(frame)
+    wide = compiler.wide(catalog.metrics, base, all_pairs).withColumn("as_of", F.lit(ctx.run_date))
+    for m in catalog.derived:  # in order: a derived metric may use the ones before it
+        wide = wide.select("*", F.expr(m.expression).cast(m.type).alias(m.name))
+    metrics = [m.name for m in catalog.metrics + catalog.derived]
+    attributes = [c for c in base.columns if c != "customer"]
+    return wide.select(F.col("customer").alias("client_id"), "as_of", *attributes, *metrics)
+
+
+def _as_of(ctx: RunContext) -> str:
+    return f"as_of = DATE'{ctx.run_date.isoformat()}'"
+
+
+def profile_table(profiles: DataFrame) -> Table:
+    table = Table(title="segments")
+    for column in ("kind", "segment", "customers", "share", "clv_avg"):
+        table.add_column(column, justify="right" if column in ("customers", "share") else "left")
+    for r in profiles.orderBy("kind", F.desc("customers"), "segment").collect():
+        table.add_row(r.kind, r.segment, str(r.customers), f"{r.share:.1%}", f"{r.clv_avg:,.2f}")
+    return table
+
+
+def write_checked(
+    ctx: RunContext, ref: str, frame: DataFrame, rows_read: int | None = None
+) -> JobResult:
+    """Write the run's date of `ref`, then its GX suite: a critical failure undoes the write."""
+    path = ctx.path(ref)
+    before = delta_io.version(ctx.spark, path)
+    result = ctx.write(
+        ref,
+        frame,
+        mode="replace_where",
+        partition_by=["as_of"],
+        replace_where=_as_of(ctx),
+        rows_read=rows_read,
+    )
+    name = ref.split("/")[1]
+    customers = ctx.read("stage/crm_clients").count()
+    suite = quality.load_suite(ctx.config.conf_dir, name, customers)
+    outcomes = quality.check(ctx, name, ctx.read(ref).where(_as_of(ctx)), suite)
+    quality.record(ctx, name, outcomes)
+    critical = [quality.describe(o) for o in outcomes if o.critical and not o.success]
+    if critical:
+        delta_io.undo(ctx.spark, path, before, _as_of(ctx))
+        raise quality.DataQualityError(
+            f"{ref} for {ctx.run_date} fails critical expectations (conf/quality.yaml): "
+            + "; ".join(critical)
+            + f"; the write was undone. Data Docs: {quality.data_docs(ctx)}"
+        )
+    failed = [quality.describe(o) for o in outcomes if not o.success]
+    notes = (f"data quality warnings: {'; '.join(failed)}",) if failed else ()
+    return JobResult(ref, result.rows_read, result.rows_written, feed="model", notes=notes)
+
+
+def write_segments(ctx: RunContext) -> list[JobResult]:
+    settings = SegmentSettings.load(ctx.config.conf_dir)
+    c360 = ctx.read(TABLE).where(_as_of(ctx))
+    frame, clustering = seg.segments(c360, settings)
+    written = write_checked(ctx, SEGMENTS, frame)
+    profiles = seg.profiles(ctx.read(SEGMENTS).where(_as_of(ctx)), c360, settings)
+    profiled = ctx.write(
+        PROFILES,
+        profiles.withColumn("as_of", F.lit(ctx.run_date)),
+        mode="replace_where",
+        partition_by=["as_of"],
+        replace_where=_as_of(ctx),
+    )
+    Console(stderr=True).print(profile_table(ctx.read(PROFILES).where(_as_of(ctx))))
+    tried = ", ".join(f"{k}: {s:.3f}" for k, s in clustering.tried.items())
+    chosen = (
+        f"k-means k = {clustering.k} by silhouette {clustering.silhouette:.3f} ({tried})"
+        if clustering.k
+        else "k-means: too few distinct customers to cluster"
+    )
+    return [
+        JobResult(
+            SEGMENTS,
+            written.rows_read,
+            written.rows_written,
+            feed="model",
+            notes=(chosen, *written.notes),
+        ),
+        JobResult(PROFILES, profiled.rows_read, profiled.rows_written, feed="model"),
+    ]
+
+
+def run(ctx: RunContext) -> list[JobResult]:
+    catalog = load_catalog(ctx.config.conf_dir)
+    if not delta_io.is_delta(ctx.spark, ctx.path("stage/crm_clients")):
+        log.warning("no stage/crm_clients yet: no customers to model")
+        return [JobResult(TABLE, 0, 0, feed="model", notes=("no customers in stage yet",))]
+    began = time.perf_counter()
+    frame = customer_360(ctx, catalog)
+    with wide_rows(ctx.spark):
+        result = write_checked(ctx, TABLE, frame, ctx.read("stage/crm_clients").count())
+    metrics = len(catalog.metrics) + len(catalog.derived)
+    log.info(
+        "%s: %d customers x %d metrics in %.1f s",
+        TABLE,
+        result.rows_written,
+        metrics,
+        time.perf_counter() - began,
+    )
+    model = JobResult(
+        TABLE,
+        result.rows_read,
+        result.rows_written,
+        feed="model",
+        notes=(f"{metrics} metrics", *result.notes),
+    )
+    return [model, *write_segments(ctx)]
