@@ -70,6 +70,9 @@ def _aggregate(m: Metric, as_of: date) -> str:
         return f"SUM({v}) {where} / NULLIF({total}, 0)"
     if m.agg == "count_distinct":
         return f"COUNT(DISTINCT {duck(m.family.value)}) {where}"
+    if m.agg == "mode":  # the most frequent value, ties to the greater: sort [count, value] pairs
+        pairs = f"LIST_TRANSFORM(MAP_ENTRIES(HISTOGRAM({v}) {where}), lambda e: [e.value, e.key])"
+        return f"LIST_SORT({pairs}, 'DESC')[1][2]"
     function = {"count": "COUNT", "stddev": "STDDEV_SAMP"}.get(m.agg, m.agg.upper())
     return f"{function}({'*' if m.agg == 'count' else v}) {where}"
 

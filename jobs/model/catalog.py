@@ -40,6 +40,7 @@ AGGS = (
     "count_distinct",
     "share",  # this label's sum / the sum over all labels of the family, same window
     "months_where",  # calendar months in the window whose monthly sum meets `threshold`
+    "mode",  # the most frequent numeric value (ties: the greater value)
 )
 TYPES = ("long", "double", "boolean", "string")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -205,10 +206,11 @@ def _family(path: Path, spec: dict, index: int, sources: dict, dimensions: dict)
         )
     if "months_where" in aggs and spec.get("threshold") is None:
         raise CatalogError(f"{where}: months_where needs a `threshold`")
-    if {"months_where", "count_distinct"} <= set(aggs):
-        raise CatalogError(
-            f"{where}: months_where and count_distinct cannot share a family; split it in two"
-        )
+    for per_value in ("count_distinct", "mode"):
+        if {"months_where", per_value} <= set(aggs):
+            raise CatalogError(
+                f"{where}: months_where and {per_value} cannot share a family; split it in two"
+            )
     by = spec.get("by")
     if by is not None and by not in dimensions:
         raise CatalogError(f"{where}: unknown dimension {by!r} in `by`")

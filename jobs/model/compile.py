@@ -43,7 +43,7 @@ def cells(families: list[Family], events: DataFrame, as_of: date) -> DataFrame:
     entries = []
     for f in families:
         value = F.expr(f.value) if f.value else F.lit(None)
-        distinct = "count_distinct" in f.aggs
+        distinct = bool({"count_distinct", "mode"} & set(f.aggs))
         monthly = "months_where" in f.aggs
         entries.append(
             F.when(
@@ -80,11 +80,12 @@ def cells(families: list[Family], events: DataFrame, as_of: date) -> DataFrame:
 
 
 def aggregate(families: list[Family], rows: DataFrame) -> DataFrame:
-    """(customer, f, l, w) with S, N, NV, MN, MX, SS, CD, MW: one row per cell.
+    """(customer, f, l, w) with S, N, NV, MN, MX, SS, CD, MW, MO: one row per cell.
 
     Two hash aggregations, no collected sets: first by cell, month and distinct value (month
-    is set only for `months_where` families, the value only for `count_distinct` ones), then by
-    cell, where CD counts the first level's values and MW its months that reach the threshold.
+    is set only for `months_where` families, the value only for `count_distinct` and `mode`
+    ones), then by cell, where CD counts the first level's values, MW its months that reach the
+    threshold and MO is its most frequent value (the greatest (count, value)).
     """
     first = rows.groupBy("customer", "f", "l", "w", "month", "d").agg(
         F.sum("v").alias("s"),
@@ -108,6 +109,9 @@ def aggregate(families: list[Family], rows: DataFrame) -> DataFrame:
         F.sum("ss").alias("SS"),
         F.count("d").alias("CD"),
         met.alias("MW"),
+        F.max(
+            F.when(F.col("d").isNotNull(), F.struct("n", F.col("d").cast("double").alias("x")))
+        )["x"].alias("MO"),
     )
 
 
@@ -130,6 +134,8 @@ def _value(agg: str) -> Column:
         return F.col("CD")
     if agg == "share":
         return F.when(F.col("_total") != 0, s / F.col("_total"))
+    if agg == "mode":
+        return F.col("MO")
     return F.col("MW")  # months_where
 
 

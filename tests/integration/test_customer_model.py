@@ -159,3 +159,36 @@ def test_the_planted_car_intenders_show_in_their_metrics(modelled, bank):
     by = {r.car_intender: r for r in rows}
     assert by[True].n > 0 and by[True].fit == by[True].n
     assert by[False].fit / by[False].n < 0.2
+
+
+def test_home_and_work_areas_are_where_the_nights_and_working_hours_are(modelled):
+    """Home is the ~1 km cell of most night pings, work that of weekday working hours: each
+    customer's areas lie within a cell of the average of those pings in stage."""
+    lake, _ = modelled
+    pings = lake.table("stage/location_pings")
+    hour = F.hour("ts")
+    weekday = F.dayofweek("ts").between(2, 6)
+    means = pings.groupBy("client_id").agg(
+        F.avg(F.when((hour < 6) | (hour >= 22), F.col("lat"))).alias("night_lat"),
+        F.avg(F.when((hour < 6) | (hour >= 22), F.col("lon"))).alias("night_lon"),
+        F.avg(F.when(hour.between(9, 16) & weekday, F.col("lat"))).alias("work_lat"),
+        F.avg(F.when(hour.between(9, 16) & weekday, F.col("lon"))).alias("work_lon"),
+    )
+    rows = (
+        lake.table("analytics/customer_360")
+        .join(means, "client_id")
+        .select("home_area_90d", "work_area_90d", "commutes_90d", *means.columns[1:])
+        .collect()
+    )
+    assert rows, "the small bank has customers who share their location"
+
+    def near(area, lat, lon):  # the cell's south-west corner, within one cell of the mean
+        corner = [float(x) for x in area.split(",")]
+        return abs(corner[0] + 0.005 - lat) <= 0.015 and abs(corner[1] + 0.005 - lon) <= 0.015
+
+    homes = [r for r in rows if r.night_lat is not None]
+    works = [r for r in rows if r.work_lat is not None]
+    assert homes and works
+    assert all(near(r.home_area_90d, r.night_lat, r.night_lon) for r in homes)
+    assert all(near(r.work_area_90d, r.work_lat, r.work_lon) for r in works)
+    assert sum(r.commutes_90d for r in rows) > len(rows) / 2  # work districts are random

@@ -54,6 +54,15 @@ CATALOG = {
             "window": "all",
             "agg": "count_distinct",
         },
+        {
+            "name": "mcc_{window}_{agg}",
+            "description": "{agg} of the merchant category, {window}",
+            "source": "t",
+            "value": "mcc",
+            "window": "all",
+            "agg": ["mode", "count_distinct"],
+            "type": "long",
+        },
     ],
     "derived": [
         {
@@ -119,23 +128,26 @@ def test_metrics_match_the_definitions_worked_by_hand(spark, catalog):
         "balance_last_6m_avg",
         "balance_last_6m_stddev",
         "merchants_all",
+        "mcc_all_mode",
+        "mcc_all_count_distinct",
         "never_below_300k",
     ]
     expected = spark.createDataFrame(
         [
             ("c1", 100.0, 1, 300.0, 0.25, 100.0, 1, 360_300.0, 6, 301_000.0, 306_000.0,
-             303_500.0, 1870.8287, 2, True),
+             303_500.0, 1870.8287, 2, 0, 3, True),
             ("c2", 40.0, 1, 0.0, 1.0, 50.0, 2, 130_000.0, 1, 500.0, 3000.0,
-             1625.0, 1108.6779, 2, False),
+             1625.0, 1108.6779, 2, 5541, 2, False),  # mcc 5541 and 0 twice each: the greater
             ("c3", 0.0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0, None, None,
-             None, None, 0, False),
+             None, None, 0, None, 0, False),
         ],
         "customer string, spend_fuel_last_30d_sum double, spend_fuel_last_30d_count long, "
         "spend_other_last_30d_sum double, spend_fuel_last_30d_share double, "
         "spend_fuel_all_sum double, spend_fuel_all_count long, spend_other_all_sum double, "
         "deposit_months_last_6m_first_14d long, balance_last_6m_min double, "
         "balance_last_6m_max double, balance_last_6m_avg double, "
-        "balance_last_6m_stddev double, merchants_all long, never_below_300k boolean",
+        "balance_last_6m_stddev double, merchants_all long, mcc_all_mode long, "
+        "mcc_all_count_distinct long, never_below_300k boolean",
     )  # fmt: skip
     actual = customer_360(spark, catalog).select(*columns)
     assert_approx_df_equality(actual, expected, 1e-3, ignore_row_order=True, ignore_nullable=True)

@@ -93,6 +93,10 @@ def test_a_family_expands_over_labels_windows_and_aggs(tmp_path):
             {"agg": ["months_where", "count_distinct"], "threshold": 1},
             "months_where and count_distinct cannot share a family",
         ),
+        (
+            {"agg": ["months_where", "mode"], "threshold": 1},
+            "months_where and mode cannot share a family",
+        ),
         ({"type": "decimal"}, "unknown type 'decimal'"),
         ({"name": "Spend_{mcc_group}_{window}_{agg}"}, "is not lower_snake_case"),
     ],
