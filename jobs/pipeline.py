@@ -52,7 +52,12 @@ STAGES: tuple[Stage, ...] = (
         "stage -> customer_360: the feature catalog compiled to one scan per table",
         "jobs.model.run.run",
     ),
-    Stage("geofence", Side.LAKE, "pings x ally geofences -> geo_events (Sedona)"),
+    Stage(
+        "geofence",
+        Side.LAKE,
+        "pings x ally geofences -> geo_events (Sedona)",
+        "jobs.geofence.run.run",
+    ),
     Stage("match", Side.LAKE, "campaigns (.offer) x customer_360 -> deliverable_offers"),
     Stage("deliver", Side.ONPREM, "handoff -> de-tokenize just in time -> send, audit"),
     Stage("effectiveness", Side.LAKE, "notifications x card transactions -> kpis, report"),

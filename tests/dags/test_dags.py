@@ -90,3 +90,10 @@ def test_customer_model_waits_for_a_leak_free_stage(dagbag):
     assert {a.name for a in privacy.get_task("leakscan").outlets} == {"offerlake_stage"}
     assert not privacy.get_task("privacy_gate").outlets
     assert "offerlake_stage" in str(model.timetable.asset_condition)
+
+
+def test_geo_offers_runs_hourly_and_announces_geo_events(dagbag):
+    dag = dagbag.dags["geo_offers"]
+    assert [t.task_id for t in dag.tasks] == ["geofence"]
+    assert {a.name for a in dag.get_task("geofence").outlets} == {"offerlake_geo_events"}
+    assert dag.schedule == "@hourly"

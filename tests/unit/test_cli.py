@@ -8,9 +8,9 @@ from jobs.pipeline import STAGE_NAMES
 
 
 def test_unbuilt_stage_exits_2_and_says_so(tmp_path, capsys):
-    code = main(["--lake", str(tmp_path), "run", "geofence", "--date", "2026-03-01"])
+    code = main(["--lake", str(tmp_path), "run", "match", "--date", "2026-03-01"])
     assert code == 2
-    assert "stage geofence is not built yet" in capsys.readouterr().err
+    assert "stage match is not built yet" in capsys.readouterr().err
 
 
 def test_pipeline_lists_every_stage_and_what_landed(tmp_path, capsys):

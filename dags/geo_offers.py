@@ -1,0 +1,57 @@
+"""Airflow DAG `geo_offers`, hourly: pings x ally geofences -> analytics/geo_events for the day.
+
+Same entry point as `offerlake run geofence`. Each hourly run recomputes the whole day so far
+(a re-run replaces the day's rows), so late pings are picked up by the next hour. Matching the
+geo-triggered campaigns and the handoff join this DAG when they are built (issues F and G); they
+will wait for the `offerlake_geo_events` asset this task updates.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+GEO_EVENTS = Asset("offerlake_geo_events")
+
+
+@task(
+    retries=2,
+    retry_delay=timedelta(minutes=5),
+    execution_timeout=timedelta(minutes=45),
+    outlets=[GEO_EVENTS],
+)
+def geofence(ds: str | None = None) -> dict[str, int]:
+    """Screen the day's pings, join them with the geofences (Sedona), write geo_events."""
+    from datetime import date
+
+    from jobs.pipeline import run_stage
+    from jobs.runtime.config import LakeConfig
+
+    results = run_stage("geofence", LakeConfig.load(), date.fromisoformat(ds))
+    return {r.table: r.rows_written for r in results}
+
+
+@dag(
+    dag_id="geo_offers",
+    schedule="@hourly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=55),
+    tags=["offerlake", "lake", "geo"],
+)
+def geo_offers():
+    """
+    ### Geo offers
+    Hourly. Reads `lake/stage` only: the day's `location_pings` of customers who opted in to
+    location, screened for accuracy, duplicates and spoofed jumps, joined with the allies'
+    geofences by Apache Sedona; visits whose ally offer is live, outside the cooldown and under
+    the daily cap become `lake/analytics/geo_events` (`conf/geofence.yaml`). Unusable pings and
+    fences go to `analytics/geo_rejects` with their reason.
+    """
+    geofence()
+
+
+geo_offers()

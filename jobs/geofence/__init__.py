@@ -1,0 +1,1 @@
+"""Geofencing: stage pings x ally geofences (Apache Sedona) -> analytics/geo_events."""

@@ -1,0 +1,41 @@
+"""conf/geofence.yaml: accuracy, speed, visit gap, cooldown, daily cap, join strategy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from jobs.errors import OfferlakeError
+
+
+class GeofenceConfigError(OfferlakeError):
+    """conf/geofence.yaml is missing a setting or holds a wrong value."""
+
+
+@dataclass(frozen=True)
+class GeofenceSettings:
+    max_accuracy_m: float = 100.0
+    max_speed_kmh: float = 300.0
+    visit_gap_minutes: float = 30.0
+    cooldown_hours: float = 24.0
+    max_events_per_customer_per_day: int = 3
+    broadcast_max_fences: int = 20_000
+
+    @classmethod
+    def load(cls, conf_dir: Path) -> GeofenceSettings:
+        path = conf_dir / "geofence.yaml"
+        doc = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(doc) - set(known))
+        if unknown:
+            raise GeofenceConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+        values = {}
+        for name, value in doc.items():
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise GeofenceConfigError(
+                    f"{path}: {name} must be a positive number, not {value!r}"
+                )
+            values[name] = int(value) if known[name] == "int" else float(value)
+        return cls(**values)

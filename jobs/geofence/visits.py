@@ -1,0 +1,76 @@
+"""Pings x geofences with Sedona, then consecutive pings inside one fence -> one visit.
+
+Polygons: ST_Intersects(fence, ping) (a ping on the edge is inside). Circles: ST_DWithin(ping,
+store, radius_m, true), the WGS84 spheroid distance in metres. With few fences the fences are
+broadcast and indexed (BroadcastIndexJoin); with many, both sides are spatially partitioned
+(RangeJoin / DistanceJoin). A visit is a run of a customer's consecutive usable pings inside
+the same fence, cut where two of them are more than `visit_gap_minutes` apart.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from jobs.geofence.fences import ATTRIBUTES
+from jobs.geofence.settings import GeofenceSettings
+
+
+def hits(pings: DataFrame, fences: DataFrame, broadcast: bool) -> DataFrame:
+    """(client_id, seq, ts, lat, lon, ally..., distance_m) for every ping inside a fence.
+
+    `pings` are the usable ones (client_id, ts, lat, lon, seq); `distance_m` is metres from
+    the ping to the store (circles) or to the polygon's centroid."""
+    p = (
+        pings.select("client_id", "seq", "ts", "lat", "lon")
+        .withColumn("pt", F.expr("ST_Point(lon, lat)"))
+        .alias("p")
+    )
+
+    def side(kind: str) -> DataFrame:
+        f = fences.where(F.col("kind") == kind).alias("f")
+        return F.broadcast(f) if broadcast else f
+
+    columns = ["client_id", "seq", "ts", "lat", "lon", *ATTRIBUTES, "kind"]
+    inside = p.join(side("polygon"), F.expr("ST_Intersects(f.geom, p.pt)")).select(
+        *columns, F.expr("ST_DistanceSpheroid(p.pt, f.centre)").alias("distance_m")
+    )
+    near = p.join(side("circle"), F.expr("ST_DWithin(p.pt, f.geom, f.radius_m, true)")).select(
+        *columns, F.expr("ST_DistanceSpheroid(p.pt, f.geom)").alias("distance_m")
+    )
+    return inside.unionByName(near)
+
+
+def visits(found: DataFrame, settings: GeofenceSettings) -> DataFrame:
+    """One row per visit: the customer, the ally and its offer, entered_at, left_at,
+    dwell_seconds, pings, and the first ping inside (ping_lat, ping_lon, distance_m)."""
+    order = Window.partitionBy("client_id", "ally_id").orderBy("seq")
+    gap = settings.visit_gap_minutes * 60
+    epoch = F.col("ts").cast("double")
+    starts = (
+        F.lag("seq").over(order).isNull()
+        | (F.col("seq") != F.lag("seq").over(order) + 1)
+        | (epoch - F.lag(epoch).over(order) > gap)
+    )
+    numbered = found.withColumn("_start", starts.cast("int")).withColumn(
+        "_visit", F.sum("_start").over(order)
+    )
+    first = F.min_by(F.struct("lat", "lon", "distance_m"), F.col("seq"))
+    grouped = numbered.groupBy("client_id", *ATTRIBUTES, "kind", "_visit").agg(
+        F.min("ts").alias("entered_at"),
+        F.max("ts").alias("left_at"),
+        F.count("*").alias("pings"),
+        first.alias("_first"),
+    )
+    return grouped.select(
+        "client_id",
+        *ATTRIBUTES,
+        "kind",
+        "entered_at",
+        "left_at",
+        (F.col("left_at").cast("long") - F.col("entered_at").cast("long")).alias("dwell_seconds"),
+        "pings",
+        F.col("_first.lat").alias("ping_lat"),
+        F.col("_first.lon").alias("ping_lon"),
+        F.col("_first.distance_m").alias("distance_m"),
+    )
