@@ -105,6 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--grep", help="only metrics whose name or description matches (regex)")
     describe = feature_commands.add_parser("describe", help="how one metric is computed")
     describe.add_argument("name")
+    sim = commands.add_parser(
+        "simulate-route",
+        help="ride a customer through the city and print the offers that fire near stores",
+    )
+    sim.add_argument("--from", dest="start", required=True, metavar="LAT,LON")
+    sim.add_argument("--to", dest="end", required=True, metavar="LAT,LON")
+    sim.add_argument(
+        "--customer",
+        help="a customer token whose CRM location consent applies (default: a simulated "
+        "customer who opted in)",
+    )
+    sim.add_argument("--speed-kmh", type=float, default=30.0)
+    sim.add_argument("--every-seconds", type=float, default=20.0, help="seconds between pings")
+    sim.add_argument(
+        "--date", type=_date, help="day of the ride (default: the last day with pings in stage)"
+    )
+    sim.add_argument("--html", type=Path, metavar="FILE", help="also draw the route as a map")
     vault = commands.add_parser("vault", help="operate the on-prem vault (audit-logged)")
     vault_commands = vault.add_subparsers(dest="vault_command", required=True, metavar="ACTION")
     detok = vault_commands.add_parser("detokenize", help="print the clear value of a token")
@@ -207,6 +224,50 @@ def _features(args: argparse.Namespace, config: LakeConfig) -> None:
         out.print(describe(catalog, args.name))
 
 
+def _simulate_route(args: argparse.Namespace, config: LakeConfig) -> None:
+    from pyspark.sql import functions as F
+
+    from jobs.geofence import route
+    from jobs.geofence.settings import GeofenceSettings
+    from jobs.runtime import delta_io
+    from jobs.runtime.context import RunContext
+    from jobs.runtime.zones import Side
+
+    ride = route.Route(
+        route.parse_point(args.start),
+        route.parse_point(args.end),
+        args.speed_kmh,
+        args.every_seconds,
+    )
+    ctx = RunContext(config, Side.LAKE, date.today())
+    if not delta_io.is_delta(ctx.spark, ctx.path("stage/allies")):
+        raise route.RouteError("no stage/allies in the lake yet: run ingest and privacy first")
+    day = args.date
+    if day is None and delta_io.is_delta(ctx.spark, ctx.path("stage/location_pings")):
+        day = ctx.read("stage/location_pings").agg(F.max(F.to_date("ts"))).first()[0]
+    day = day or date.today()
+    customers = None
+    customer = args.customer or route.SIMULATED
+    if args.customer:
+        customers = ctx.read("stage/crm_clients").select("client_id", "opt_in_location")
+    settings = GeofenceSettings.load(config.conf_dir)
+    track, good, fired = route.simulate(ctx.spark, ctx.read("stage/allies"), customers, ride,
+                                        day, customer, settings)  # fmt: skip
+    table = Table(title=f"offers fired along the route on {day} ({len(track)} pings)")
+    for column in ("#", "time", "ally", "category", "offer", "discount", "metres", "dwell s"):
+        table.add_column(column)
+    for n, e in enumerate(fired, 1):
+        discount = f"{e.discount_pct:g}%" if e.discount_pct is not None else ""
+        table.add_row(str(n), f"{e.entered_at:%H:%M:%S}", e.name, e.category, str(e.offer_id),
+                      discount, f"{e.distance_m:.0f}", str(e.dwell_seconds))  # fmt: skip
+    out.print(table if fired else f"no offer fired along the route ({len(track)} pings)")
+    if args.html:
+        title = f"Route {args.start} -> {args.end} on {day}"
+        page = route.svg_page(track, route.fence_shapes(good, track), fired, title)
+        args.html.write_text(page)
+        out.print(f"map: {args.html}")
+
+
 def _vault(args: argparse.Namespace, config: LakeConfig) -> None:
     from jobs.privacy import commands
 
@@ -243,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             _vault(args, config)
         elif args.command == "features":
             _features(args, config)
+        elif args.command == "simulate-route":
+            _simulate_route(args, config)
         elif args.command == "stages":
             for s in STAGES:
                 out.print(

@@ -234,3 +234,58 @@ def test_settings_refuse_a_wrong_value(tmp_path):
     (tmp_path / "geofence.yaml").write_text("cooldown_hours: -1\n")
     with pytest.raises(Exception, match="cooldown_hours must be a positive number"):
         GeofenceSettings.load(tmp_path)
+
+
+def test_the_generated_city_fires_offers_at_its_allies(gated, tmp_path):
+    """The small bank's opted-in customers shop at allies on their way home: events fire, only
+    for opted-in customers, inside each fence, while the ally's offer is live."""
+    from tests.integration.conftest import SMALL_BANK, copy_lake
+
+    lake = copy_lake(gated[0], tmp_path)
+    day = SMALL_BANK.delivery_date
+    results = lake.run("geofence", day)
+    fired = lake.table("analytics/geo_events")
+    assert results["analytics/geo_events"].rows_written == fired.count() > 0
+    consent = lake.table("stage/crm_clients").select("client_id", "opt_in_location")
+    assert fired.join(consent, "client_id").where("NOT opt_in_location").count() == 0
+    circles = fired.where("kind = 'circle'").join(
+        lake.table("stage/allies").select("ally_id", F.col("radius_m").alias("r")), "ally_id"
+    )
+    assert circles.where("distance_m > r").count() == 0
+    assert (
+        fired.where(
+            (F.to_date("entered_at") < F.col("offer_valid_from"))
+            | (F.to_date("entered_at") > F.col("offer_valid_to"))
+        ).count()
+        == 0
+    )
+    per_day = fired.groupBy("client_id").count().agg(F.max("count")).first()[0]
+    assert per_day <= GeofenceSettings().max_events_per_customer_per_day
+
+
+def test_simulate_route_fires_near_a_store_and_not_far_from_stores(gated, tmp_path, capsys):
+    from jobs.cli import main
+    from tests.integration.conftest import SMALL_BANK
+
+    lake = gated[0]
+    day = SMALL_BANK.delivery_date.isoformat()
+    store = (
+        lake.table("stage/allies")
+        .where("geometry_type = 'ST_Point' AND offer_id IS NOT NULL")
+        .orderBy("ally_id")
+        .first()
+    )
+    lon, lat = (float(v) for v in store.geometry_wkt[7:-1].split())
+    near = ["--from", f"{north(lat, -300)},{lon}", "--to", f"{north(lat, 300)},{lon}"]
+    page = tmp_path / "route.html"
+    args = ["--lake", str(lake.root), "simulate-route", *near, "--date", day]
+    assert main([*args, "--speed-kmh", "12", "--html", str(page)]) == 0
+    printed = capsys.readouterr().out
+    assert store.name in printed and store.offer_id in printed
+    html = page.read_text()
+    assert "<svg" in html and "<polyline" in html and store.offer_id in html
+    assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no network
+
+    far = ["--from", f"{lat + 1},{lon + 1}", "--to", f"{lat + 1.01},{lon + 1}"]
+    assert main(["--lake", str(lake.root), "simulate-route", *far, "--date", day]) == 0
+    assert "no offer fired along the route" in capsys.readouterr().out
