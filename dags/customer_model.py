@@ -20,13 +20,9 @@ CUSTOMER_360 = Asset("offerlake_customer_360")
 )
 def customer_360(ds: str | None = None) -> dict[str, int]:
     """Compile the feature catalog over stage; write customer_360, segments, segment_profiles."""
-    from datetime import date
+    from jobs.pipeline import run_dag_task
 
-    from jobs.pipeline import run_stage
-    from jobs.runtime.config import LakeConfig
-
-    results = run_stage("model", LakeConfig.load(), date.fromisoformat(ds))
-    return {r.table: r.rows_written for r in results}
+    return run_dag_task("model", ds)
 
 
 @dag(

@@ -24,13 +24,9 @@ GEO_EVENTS = Asset("offerlake_geo_events")
 )
 def geofence(ds: str | None = None) -> dict[str, int]:
     """Screen the day's pings, join them with the geofences (Sedona), write geo_events."""
-    from datetime import date
+    from jobs.pipeline import run_dag_task
 
-    from jobs.pipeline import run_stage
-    from jobs.runtime.config import LakeConfig
-
-    results = run_stage("geofence", LakeConfig.load(), date.fromisoformat(ds))
-    return {r.table: r.rows_written for r in results}
+    return run_dag_task("geofence", ds)
 
 
 @dag(

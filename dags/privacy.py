@@ -16,17 +16,9 @@ STAGE = Asset("offerlake_stage")  # what customer_model waits for
 @task(retries=1, retry_delay=timedelta(minutes=5), execution_timeout=timedelta(hours=2))
 def privacy_gate(ds: str | None = None) -> dict[str, int]:
     """Write every stage table from its raw twin; mint tokens and encrypt contacts in the vault."""
-    from datetime import date
+    from jobs.pipeline import run_dag_task
 
-    from jobs.errors import StageFailedError
-    from jobs.pipeline import run_stage
-    from jobs.reconciliation import failures
-    from jobs.runtime.config import LakeConfig
-
-    results = run_stage("privacy", LakeConfig.load(), date.fromisoformat(ds))
-    if failures(results):
-        raise StageFailedError("privacy: " + ", ".join(r.table for r in failures(results)))
-    return {r.table: r.rows_written for r in results}
+    return run_dag_task("privacy", ds)
 
 
 @task(execution_timeout=timedelta(hours=1), outlets=[STAGE])  # stage is usable once leak-free

@@ -9,7 +9,8 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from jobs.errors import StageNotBuiltError
+from jobs.errors import StageFailedError, StageNotBuiltError
+from jobs.reconciliation import failures
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import JobResult, RunContext
 from jobs.runtime.zones import Side
@@ -105,3 +106,13 @@ def run_pipeline(config: LakeConfig, run_date: date) -> PipelineRun:
 
     table, hits = leakscan(config, spark)  # the release gate: zero hits
     return PipelineRun(results, not_built, table, hits)
+
+
+def run_dag_task(name: str, ds: str) -> dict[str, int]:
+    """What an Airflow task runs: one stage for the run's date (`ds`) with the environment's
+    lake; the task fails when any of the stage's tables failed. Returns rows written per table."""
+    results = run_stage(name, LakeConfig.load(), date.fromisoformat(ds))
+    bad = failures(results)
+    if bad:
+        raise StageFailedError(f"{name}: " + ", ".join(r.table for r in bad))
+    return {r.table: r.rows_written for r in results}

@@ -100,6 +100,7 @@ def aggregate(families: list[Family], rows: DataFrame) -> DataFrame:
     if thresholds:
         limit = F.create_map(*[x for i, t in thresholds.items() for x in (F.lit(i), F.lit(t))])
         met = F.sum(F.when(F.col("s") >= limit[F.col("f")], 1).otherwise(0))
+    most = F.struct("n", F.col("d").cast("double").alias("x"))  # by count, then by value
     return first.groupBy("customer", "f", "l", "w").agg(
         F.sum("s").alias("S"),
         F.sum("n").alias("N"),
@@ -109,9 +110,7 @@ def aggregate(families: list[Family], rows: DataFrame) -> DataFrame:
         F.sum("ss").alias("SS"),
         F.count("d").alias("CD"),
         met.alias("MW"),
-        F.max(
-            F.when(F.col("d").isNotNull(), F.struct("n", F.col("d").cast("double").alias("x")))
-        )["x"].alias("MO"),
+        F.max(F.when(F.col("d").isNotNull(), most))["x"].alias("MO"),
     )
 
 
