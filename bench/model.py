@@ -30,10 +30,10 @@ from bench.generate import PeakMemory, tree_rss_mb
 from bench.model_duckdb import customer_360_sql
 from jobs.generate.bank import DEFAULT_START
 from jobs.model.catalog import load_catalog
-from jobs.model.run import LINEAGE, customer_360, wide_rows
+from jobs.model.run import LINEAGE, customer_360
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import RunContext
-from jobs.runtime.spark import build_spark
+from jobs.runtime.spark import build_spark, wide_rows
 from jobs.runtime.zones import Side
 
 RESULTS = Path(__file__).parent / "results"

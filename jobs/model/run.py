@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from rich.console import Console
 from rich.table import Table
@@ -28,6 +26,7 @@ from jobs.model.segments import SegmentSettings
 from jobs.model.validate import validate
 from jobs.runtime import delta_io
 from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.spark import wide_rows
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +34,6 @@ TABLE = "analytics/customer_360"
 SEGMENTS = "analytics/segments"
 PROFILES = "analytics/segment_profiles"
 LINEAGE = ("_source_file", "_ingest_run", "_ingested_at")
-
-
-@contextmanager
-def wide_rows(spark: SparkSession) -> Iterator[None]:
-    """Whole-stage code generation off while a thousand-column row is built.
-
-    A stage producing 1,000+ columns outgrows the JVM's 64 KB method limit; Spark would log the
-    compile failure and fall back after trying. Expression-level codegen still applies.
-    """
-    key = "spark.sql.codegen.wholeStage"
-    before = spark.conf.get(key)
-    spark.conf.set(key, "false")
-    try:
-        yield
-    finally:
-        spark.conf.set(key, before)
 
 
 def customers(ctx: RunContext) -> DataFrame:

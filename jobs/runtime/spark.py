@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -72,3 +74,19 @@ def build_spark(config: LakeConfig, extra_conf: dict[str, str] | None = None) ->
     from sedona.spark import SedonaContext
 
     return SedonaContext.create(spark)
+
+
+@contextmanager
+def wide_rows(spark: SparkSession) -> Iterator[None]:
+    """Whole-stage code generation off while a thousand-column row is built.
+
+    A stage producing 1,000+ columns outgrows the JVM's 64 KB method limit; Spark would log the
+    compile failure and fall back after trying. Expression-level codegen still applies.
+    """
+    key = "spark.sql.codegen.wholeStage"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)

@@ -15,8 +15,9 @@ RUN_DATE = SMALL_BANK.delivery_date
 
 
 @pytest.fixture(scope="module")
-def modelled(gated):
-    lake, _ = gated
+def modelled(gated, tmp_path_factory):
+    """The gated small bank, copied (other modules share `gated`), through the model."""
+    lake = copy_lake(gated[0], tmp_path_factory.mktemp("modelled"))
     return lake, lake.run("model", RUN_DATE)
 
 

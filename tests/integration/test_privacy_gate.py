@@ -308,3 +308,19 @@ def test_null_and_empty_values_get_no_token(gated):
     )
     tokens = vault_of(lake).tokens(values, "device").collect()
     assert [(t.value, t.token[:3]) for t in tokens] == [("dev-1", "dv_")]
+
+
+def test_leakscan_reads_a_thousand_column_table_in_one_projection(spark):
+    from jobs.privacy.leakscan import _values
+
+    wide = spark.range(3).select(
+        *[F.concat(F.lit(f"v{i}-"), F.col("id")).alias(f"c{i}") for i in range(1200)],
+        F.array(F.lit("a@b.example"), F.lit(None)).alias("tags"),
+        F.struct(F.lit(1).alias("x")).alias("nested"),
+    )
+    values = _values(wide)
+    assert "Union" not in values._jdf.queryExecution().optimizedPlan().toString()
+    rows = {(r.column, r.value, r.text) for r in values.collect()}
+    assert len(rows) == 1200 * 3 + 1 + 1
+    assert ("c7", "v7-2", True) in rows and ("tags", "a@b.example", True) in rows
+    assert ("nested", '{"x":1}', False) in rows
