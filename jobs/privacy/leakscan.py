@@ -199,13 +199,17 @@ def _table_hits(table: str, df: DataFrame, pii: DataFrame) -> list[Hit]:
 
 
 def scan(ctx: RunContext, policy: PrivacyPolicy) -> tuple[list[Hit], int]:
-    """Hits, and how many lake tables were scanned."""
-    known = pii_values(policy, raw_tables(ctx), ctx.spark).persist()
-    pii = F.broadcast(known)
-    hits = []
-    tables = lake_tables(ctx)
-    for table, df in sorted(tables.items()):
-        with wide_rows(ctx.spark):  # one entry per column of a row: 1,000+ for customer_360
+    """Hits, and how many lake tables were scanned.
+
+    Whole-stage code generation is off for the whole scan: a row of customer_360 becomes 1,000+
+    entries, and cached frames must be planned and reused under the same setting (Spark's
+    in-memory scan is columnar only with whole-stage codegen on)."""
+    with wide_rows(ctx.spark):
+        known = pii_values(policy, raw_tables(ctx), ctx.spark).persist()
+        pii = F.broadcast(known)
+        hits = []
+        tables = lake_tables(ctx)
+        for table, df in sorted(tables.items()):
             hits += _table_hits(table, df, pii)
-    known.unpersist()
+        known.unpersist()
     return sorted(hits, key=lambda h: (h.table, h.column, h.found)), len(tables)
