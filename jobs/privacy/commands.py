@@ -57,7 +57,11 @@ def erase(config: LakeConfig, client_id: str) -> Table:
 
     ctx = onprem_context(config)
     erasure = erase_client(ctx, load_policy(config.conf_dir), client_id)
-    table = Table(title=f"erased customer {erasure.token}: data key destroyed, contacts deleted")
+    linked = ", ".join(f"{n} {kind}" for kind, n in sorted(erasure.linked.items())) or "none"
+    table = Table(
+        title=f"erased customer {erasure.token}: data key destroyed, contacts deleted",
+        caption=f"erased with the customer: {linked}",
+    )
     table.add_column("table")
     table.add_column("rows deleted", justify="right")
     for name, rows in erasure.rows_deleted.items():

@@ -1,68 +1,170 @@
 """Right to be forgotten: `offerlake vault erase --client-id ID`.
 
-1. find the customer's token by blind index (the id is never stored in clear);
-2. delete the customer's rows from every raw table that holds a `client` column, and from
-   every stage table by token, then VACUUM those tables so no old file still has them;
-3. crypto-shred: destroy the customer's data key, delete their encrypted contacts, blank the
-   token's encrypted value (and vacuum the vault tables' history);
-4. keep an erasure record (token, time, tables, rows) with no personal data.
-Afterwards detokenizing the token fails with a message saying the customer was erased.
+1. find the customer's token by blind index (the id is never stored in clear), and what goes
+   with them: the values of other kinds `erasure.linked` in conf/privacy.yaml finds in raw
+   (their accounts, cards, card-feed user, devices, web visitor ids), except values another
+   customer shares;
+2. delete every row holding one of those values: raw by clear value, stage by token, analytics
+   and handoff by token in any text column, quarantine by the customer's identifying text;
+   then VACUUM those tables so no old file still has them;
+3. crypto-shred: destroy the data keys of the personal tokens and delete their encrypted
+   contacts, blank every erased token's encrypted value (and vacuum the vault's history);
+4. keep an erasure record per token (token, kind, time, tables, rows) with no personal data.
+Afterwards detokenizing any of those tokens fails with a message saying the customer was erased.
+Landing files are not rewritten: they are deleted by the landing retention (conf/lake.yaml).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from functools import reduce
 
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
 
-from jobs.privacy.gate import raw_tables
+from jobs.privacy.gate import raw_tables, tokenized_columns
 from jobs.privacy.policy import PrivacyPolicy
+from jobs.privacy.spark_crypto import normalized
 from jobs.privacy.vault import Vault, VaultError
 from jobs.privacy.vault_store import vacuum
 from jobs.runtime import delta_io
 from jobs.runtime.context import RunContext
 from jobs.runtime.zones import Zone
 
+log = logging.getLogger(__name__)
+
 KIND = "client"
+QUARANTINE_MATCH_CHARS = 6  # shorter clear values (small ids) are too common to match in text
 
 
 @dataclass(frozen=True)
 class Erasure:
     token: str
     rows_deleted: dict[str, int]  # "raw/crm_clients" -> rows
+    linked: dict[str, int]  # kind -> values erased with the customer
 
 
-def _delete(ctx: RunContext, ref: str, column: str, value: str) -> int:
-    path = ctx.path(ref)
-    matching = F.col(column).cast("string") == F.lit(value)
-    rows = ctx.read(ref).where(matching).count()
+def linked_values(ctx: RunContext, policy: PrivacyPolicy, raws: dict, client_id: str) -> dict:
+    """kind -> clear values of the customer's that no other customer shares."""
+    for name, df in raws.items():
+        df.createOrReplaceTempView(name)
+    found: dict[str, set[str]] = {}
+    try:
+        for kind, query in policy.linked.items():
+            try:
+                pairs = ctx.spark.sql(query)
+            except AnalysisException as e:
+                log.info("erasure.linked.%s: not in this raw zone (%s)", kind, e.getErrorClass())
+                continue
+            pairs = pairs.select(
+                normalized(F.col("value")).alias("value"),
+                (normalized(F.col("client_id")) == client_id).alias("mine"),
+            ).where(F.col("value").isNotNull() & (F.col("value") != ""))
+            owners = pairs.groupBy("value").agg(F.bool_and("mine").alias("only_mine"))
+            values = {r.value for r in owners.where("only_mine").collect()}
+            if values:
+                found[kind] = values
+    finally:
+        for name in raws:
+            ctx.spark.catalog.dropTempView(name)
+    return found
+
+
+def _any(conditions: list[Column]) -> Column | None:
+    return reduce(lambda a, b: a | b, conditions) if conditions else None
+
+
+def _delete(ctx: RunContext, ref: str, condition: Column | None) -> int:
+    """Delete the rows matching condition and vacuum the table; the number deleted."""
+    if condition is None:
+        return 0
+    rows = ctx.read(ref).where(condition).count()
     if rows:
-        DeltaTable.forPath(ctx.spark, path).delete(matching)
+        path = ctx.path(ref)
+        DeltaTable.forPath(ctx.spark, path).delete(condition)
         vacuum(ctx.spark, [path])
     return rows
 
 
+def _raw_condition(policy: PrivacyPolicy, name: str, raw: DataFrame, subject: dict) -> Column:
+    columns = tokenized_columns(policy, name, raw.columns)
+    return _any(
+        [normalized(F.col(c)).isin(*subject[k]) for c, k in columns.items() if k in subject]
+    )
+
+
+def _stage_condition(policy: PrivacyPolicy, name: str, raw: DataFrame, tokens: dict) -> Column:
+    outputs = [
+        (action.output, action.arg)
+        for column in raw.columns
+        for action in policy.actions(name, column)
+        if action.verb == "tokenize"
+    ]
+    return _any([F.col(c).isin(*tokens[k].values()) for c, k in outputs if tokens.get(k)])
+
+
+def _identifying_text(policy: PrivacyPolicy, name: str, rows: DataFrame) -> set[str]:
+    """The subject's clear values in a raw table that are long enough to find in free text."""
+    verbs = {"tokenize", "encrypt", "mask"}
+    columns = [
+        c
+        for c in rows.columns
+        if any(a.verb in verbs for a in policy.actions(name, c))
+        or f"{name}.{c}" in policy.identifying_drops
+    ]
+    if not columns:
+        return set()
+    values = rows.select(F.explode(F.array(*[normalized(F.col(c)) for c in columns])).alias("v"))
+    values = values.where(F.length("v") >= QUARANTINE_MATCH_CHARS).distinct()
+    return {r.v for r in values.collect()}
+
+
+def _lake_tables(ctx: RunContext) -> list[str]:
+    """Delta tables of the lake zones built from stage (analytics, handoff), as refs."""
+    refs = []
+    for zone in (Zone.ANALYTICS, Zone.HANDOFF):
+        refs += [f"{zone.value}/{n}" for n in delta_io.list_tables(ctx.spark, ctx.zone_path(zone))]
+    return refs
+
+
 def erase_client(ctx: RunContext, policy: PrivacyPolicy, client_id: str) -> Erasure:
     vault = Vault.open(ctx, policy, job="erasure")
+    client_id = client_id.strip()
     token = vault.token_of(client_id, KIND)
     if token is None:
         raise VaultError(f"no customer with that client id has a {KIND} token in the vault")
     when = vault.erased_at(token)
     if when is not None:
         raise VaultError(f"token {token}: its customer was already erased ({when.isoformat()})")
+    raws = raw_tables(ctx)
+    subject = {KIND: {client_id}, **linked_values(ctx, policy, raws, client_id)}
+    tokens = vault.tokens_of(subject)
+    all_tokens = [t for by_value in tokens.values() for t in by_value.values()]
     stage_tables = set(delta_io.list_tables(ctx.spark, ctx.zone_path(Zone.STAGE)))
     deleted: dict[str, int] = {}
-    for name in sorted(raw_tables(ctx)):
-        columns = [c for c, kind in policy.table(name).tokenized().items() if kind == KIND]
-        for column in columns:
-            deleted[f"raw/{name}"] = deleted.get(f"raw/{name}", 0) + _delete(
-                ctx, f"raw/{name}", column, client_id.strip()
-            )
-            if name in stage_tables:
-                deleted[f"stage/{name}"] = deleted.get(f"stage/{name}", 0) + _delete(
-                    ctx, f"stage/{name}", column, token
-                )
+    identifying: set[str] = set()
+    for name, raw in sorted(raws.items()):
+        condition = _raw_condition(policy, name, raw, subject)
+        if condition is None:
+            continue
+        identifying |= _identifying_text(policy, name, raw.where(condition))
+        deleted[f"raw/{name}"] = _delete(ctx, f"raw/{name}", condition)
+        if name in stage_tables:
+            stage = _stage_condition(policy, name, raw, tokens)
+            deleted[f"stage/{name}"] = _delete(ctx, f"stage/{name}", stage)
+    for ref in _lake_tables(ctx):
+        text = [f.name for f in ctx.read(ref).schema if isinstance(f.dataType, StringType)]
+        deleted[ref] = _delete(ctx, ref, _any([F.col(c).isin(*all_tokens) for c in text]))
+    quarantine = ctx.zone_path(Zone.QUARANTINE)
+    for name in delta_io.list_tables(ctx.spark, quarantine) if identifying else []:
+        matches = [F.col("original").contains(v) for v in sorted(identifying)]
+        deleted[f"quarantine/{name}"] = _delete(ctx, f"quarantine/{name}", _any(matches))
     touched = ", ".join(f"{t} {n}" for t, n in deleted.items() if n)
-    vault.shred(token, KIND, touched, sum(deleted.values()))
-    return Erasure(token, deleted)
+    erased = {token: KIND} | {t: kind for kind, m in tokens.items() for t in m.values()}
+    vault.shred(erased, touched, sum(deleted.values()))
+    linked = {k: len(v) for k, v in subject.items() if k != KIND}
+    return Erasure(token, deleted, linked)

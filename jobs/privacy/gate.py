@@ -47,15 +47,6 @@ def tokenized_columns(policy: PrivacyPolicy, name: str, columns: list[str]) -> d
     }
 
 
-def personal_columns(policy: PrivacyPolicy, name: str, columns: list[str]) -> list[str]:
-    """The tokenized columns of `name` whose kind identifies a person (erasure applies)."""
-    return [
-        column
-        for column, kind in tokenized_columns(policy, name, columns).items()
-        if policy.kinds[kind].personal
-    ]
-
-
 class Lookups:
     """(kind, value, token, erased) of every tokenized raw value, split by kind for joins.
 
@@ -94,9 +85,9 @@ def with_tokens(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Looku
     return df
 
 
-def of_erased(personal: list[str]) -> Column:
-    """True for a row of an erased customer (a `with_tokens` frame, its personal columns)."""
-    flags = [F.coalesce(F.col(f"_e_{c}"), F.lit(False)) for c in personal]
+def of_erased(columns: list[str]) -> Column:
+    """True for a row of an erased customer: one of its tokens (`with_tokens`) was erased."""
+    flags = [F.coalesce(F.col(f"_e_{c}"), F.lit(False)) for c in columns]
     return reduce(lambda a, b: a | b, flags, F.lit(False))
 
 
@@ -106,7 +97,7 @@ def transform(
     """The stage twin of one raw table: rows of erased customers are left out."""
     policy.check_covers(name, raw.columns)
     df = with_tokens(name, raw, policy, lookups)
-    df = df.where(~of_erased(personal_columns(policy, name, raw.columns)))
+    df = df.where(~of_erased(list(tokenized_columns(policy, name, raw.columns))))
     out = []
     for column in raw.columns:
         for action in policy.actions(name, column):
@@ -129,11 +120,11 @@ def transform(
 
 def withheld(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups) -> int:
     """Rows of raw table `name` left out of stage because their customer was erased."""
-    columns = personal_columns(policy, name, raw.columns)
-    if not any(lookups.erased(policy.table(name).tokenized()[c]) for c in columns):
+    columns = tokenized_columns(policy, name, raw.columns)
+    if not any(lookups.erased(kind) for kind in columns.values()):
         return 0
     df = with_tokens(name, raw.select(*columns), policy, lookups)
-    return df.where(of_erased(columns)).count()
+    return df.where(of_erased(list(columns))).count()
 
 
 def tokenized_values(

@@ -96,6 +96,7 @@ class PrivacyPolicy:
     k_anonymity: dict[str, KAnonymity]
     identifying_drops: frozenset[str] = frozenset()  # "table.column" the leak scan matches
     name_columns: frozenset[str] = frozenset()  # "table.column" holding people's names
+    linked: dict[str, str] = field(default_factory=dict)  # kind -> SQL of (value, client_id)
 
     def table(self, name: str) -> TablePolicy:
         if name not in self.tables:
@@ -250,4 +251,9 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
         if [a.verb for a in actions] != ["drop"]:
             raise PolicyError(f"{where}: leakscan.identifying_drops: {ref} is not a dropped column")
     names = frozenset(str(x) for x in scan.get("names", ()))
-    return PrivacyPolicy(path, vault, kinds, rules, tables, lineage, k_anon, drops, names)
+    erasure = _mapping(where, raw.get("erasure"), "erasure")
+    linked = {str(k): str(q) for k, q in _mapping(where, erasure.get("linked"), "linked").items()}
+    for kind in linked:
+        if kind not in kinds or kind == "client":
+            raise PolicyError(f"{where}: erasure.linked.{kind}: not a token kind (or is client)")
+    return PrivacyPolicy(path, vault, kinds, rules, tables, lineage, k_anon, drops, names, linked)

@@ -293,9 +293,7 @@ class Vault:
     def _owner_key(self, owner: str, token: str) -> bytes:
         rows = self.store.read("data_keys").where(F.col("owner") == owner).collect()
         if rows and rows[0]["wrapped"] is None:
-            erased = self.store.read("erasures").where(F.col("token") == owner).collect()
-            when = erased[0]["erased_at"].isoformat() if erased else "an earlier run"
-            raise VaultError(f"token {token}: its customer was erased ({when}); nothing to return")
+            raise self._erased_error(token, owner)
         if not rows:
             raise VaultError(f"token {token}: the vault has no data key for it")
         return self._unwrap_dek(owner, rows[0])
@@ -305,6 +303,8 @@ class Vault:
         if not rows:
             raise VaultError(f"token {token} is not in the vault")
         row = rows[0]
+        if row["value_ct"] is None:
+            raise self._erased_error(token, token)
         key = self._owner_key(row["key_owner"], token)
         value = open_sealed(key, bytes(row["value_ct"]), token.encode(), f"token {token}")
         self.audit("detokenize", token, row["kind"], purpose)
@@ -334,6 +334,28 @@ class Vault:
             .collect()
         )
         return rows[0]["token"] if rows else None
+
+    def tokens_of(self, values: dict[str, set[str]]) -> dict[str, dict[str, str]]:
+        """kind -> {value: token} for these clear values of each kind (those with a token)."""
+        index = {
+            (kind, sc.blind_index_py(v, kind, self._index_key)): v
+            for kind, vs in values.items()
+            for v in vs
+        }
+        if not index:
+            return {}
+        rows = (
+            self.store.read("token_map")
+            .where(F.col("blind_index").isin(*{i for _, i in index}))
+            .select("kind", "blind_index", "token")
+            .collect()
+        )
+        found: dict[str, dict[str, str]] = {}
+        for r in rows:
+            value = index.get((r["kind"], r["blind_index"]))
+            if value is not None:
+                found.setdefault(r["kind"], {})[value] = r["token"]
+        return found
 
     # -- rotation and erasure --------------------------------------------------------------------
 
@@ -366,15 +388,34 @@ class Vault:
         self.audit("rotate", "", f"{', '.join(old)} -> {new_id}", "key rotation")
         return ", ".join(old), new_id, len(rewrapped)
 
-    def shred(self, token: str, kind: str, tables: str, rows_deleted: int) -> None:
-        """Destroy the data key of a personal token and what it encrypted; record the erasure."""
-        self.store.update("data_keys", {"owner": token}, {"wrapped": None, "destroyed_at": NOW})
-        self.store.delete("contacts", {"owner": token})
-        self.store.update("token_map", {"token": token}, {"value_ct": None})
+    def shred(self, tokens: dict[str, str], tables: str, rows_deleted: int) -> None:
+        """Erase tokens ({token: kind}; the first is the customer's) and record each erasure.
+
+        Personal tokens lose their data key and what it encrypted; every token loses its
+        encrypted value, so it no longer opens. History is vacuumed: time travel cannot undo it.
+        """
+        subject, *linked = tokens
+        personal = [t for t, kind in tokens.items() if self.policy.kinds[kind].personal]
+        if personal:
+            self.store.update(
+                "data_keys", {"owner": personal}, {"wrapped": None, "destroyed_at": NOW}
+            )
+            self.store.delete("contacts", {"owner": personal})
+        self.store.update("token_map", {"token": list(tokens)}, {"value_ct": None})
         self.store.purge_history(["data_keys", "contacts", "token_map"])
-        record = (uuid.uuid4().hex, token, kind, _now(), self.ctx.run_id, tables, rows_deleted)
-        self.store.append("erasures", self.store.rows("erasures", [record]))
-        self.audit("erase", token, tables, "right to be forgotten")
+        when = _now()
+        run = self.ctx.run_id
+        records = [(uuid.uuid4().hex, subject, tokens[subject], when, run, tables, rows_deleted)]
+        with_subject = f"with {subject}"
+        records += [(uuid.uuid4().hex, t, tokens[t], when, run, with_subject, 0) for t in linked]
+        self.store.append("erasures", self.store.rows("erasures", records))
+        detail = f"{tables}; {len(linked)} linked tokens"
+        self.audit("erase", subject, detail, "right to be forgotten")
+
+    def _erased_error(self, token: str, owner: str) -> VaultError:
+        erased = self.store.read("erasures").where(F.col("token") == owner).collect()
+        when = erased[0]["erased_at"].isoformat() if erased else "an earlier run"
+        return VaultError(f"token {token}: its customer was erased ({when}); nothing to return")
 
     def erased_at(self, token: str):
         rows = self.store.read("erasures").where(F.col("token") == token).collect()

@@ -15,6 +15,7 @@ from jobs.privacy.policy import PolicyError, load_policy
 from jobs.privacy.vault import Vault, VaultError
 from jobs.runtime.config import DEFAULT_CONF_DIR
 from jobs.runtime.context import RunContext
+from jobs.runtime.quarantine import file_rows_frame
 from jobs.runtime.zones import Side
 from tests.integration.conftest import DELIVERY, RAW_TABLES, SMALL_BANK, Lake, copy_lake, copy_raw
 
@@ -196,41 +197,99 @@ def own_copy(gated, tmp_path) -> Lake:
     return copy_lake(gated[0], tmp_path)
 
 
+def _append(lake: Lake, ref: str, rows: list) -> None:
+    zone, name = ref.split("/")
+    side = "lake" if zone in ("stage", "analytics", "handoff") else "onprem"
+    schema = lake.table(ref).schema if zone == "raw" else None
+    frame = lake.spark.createDataFrame(rows, schema)
+    frame.write.format("delta").mode("append").save(str(lake.root / side / zone / name))
+
+
 def test_erasure_forgets_the_customer_everywhere_and_for_good(gated, tmp_path):
     from jobs.privacy.commands import erase
 
     lake = own_copy(gated, tmp_path)
-    client = lake.table("raw/crm_clients").orderBy("client_id").first()
+    holders = lake.table("raw/cards").join(lake.table("raw/dispositions"), "disp_id")
+    holder = holders.orderBy("client_id").first().client_id  # a customer with a card
+    clients = lake.table("raw/crm_clients").orderBy("client_id").collect()
+    client = next(c for c in clients if c.client_id == holder)
+    other = next(c for c in clients if c.client_id != holder)
     vault = vault_of(lake)
     token = vault.token_of(str(client.client_id), "client")
+    other_token = vault.token_of(str(other.client_id), "client")
     dispositions = lake.table("raw/dispositions").where(F.col("client_id") == client.client_id)
     dispositions = dispositions.collect()
     in_stage = lake.table("stage/dispositions").where(F.col("client_id") == token).count()
     assert in_stage == len(dispositions) > 0
+    holders_of = (
+        lake.table("raw/dispositions")
+        .groupBy("account_id")
+        .agg(F.collect_set("client_id").alias("holders"))
+    )
+    own = [r.account_id for r in holders_of.collect() if list(r.holders) == [client.client_id]]
+    # the customer is also second holder of another customer's account: that account stays
+    joint = lake.table("raw/dispositions").where(F.col("client_id") == other.client_id).first()
+    shared = joint.account_id
+    second = joint.asDict() | {"disp_id": 10**9, "client_id": client.client_id, "type": "DISPONENT"}
+    _append(lake, "raw/dispositions", [second])
+    own_tokens = [vault.token_of(str(a), "account") for a in own]
+    shared_token = vault.token_of(str(shared), "account")
+    transactions = lake.table("raw/transactions").where(F.col("account_id").isin(*own)).count()
+    assert transactions > 0
+    card_users = lake.table("raw/payment_cards").join(
+        lake.table("raw/cards").join(
+            lake.table("raw/dispositions").where(F.col("client_id") == client.client_id),
+            "disp_id",
+        ),
+        "card_number",
+    )
+    card_user_values = {str(r.user) for r in card_users.select("user").collect()}
+    card_user_tokens = [vault.token_of(u, "card_user") for u in card_user_values]
+    # an analytics table holding both customers' tokens, a quarantined row with the e-mail
+    _append(lake, "analytics/scores", [(token, 1.0), (other_token, 2.0)])
+    quarantined = [
+        ("crm.jsonl", "line 9", f'{{"email": "{client.email}"}}', "utf-8", "wrong_type", "x"),
+        ("crm.jsonl", "line 10", f'{{"email": "{other.email}"}}', "utf-8", "wrong_type", "x"),
+    ]
+    file_rows_frame(lake.spark, quarantined, "test").write.format("delta").mode("append").save(
+        str(lake.root / "onprem/quarantine/crm_clients")
+    )
+
     table = erase(lake.config, str(client.client_id))
     assert table.row_count > 0
     for ref, column, value in (
         ("raw/crm_clients", "client_id", client.client_id),
         ("raw/dispositions", "client_id", client.client_id),
+        ("raw/transactions", "account_id", own[0]),
         ("stage/crm_clients", "client_id", token),
         ("stage/dispositions", "client_id", token),
+        ("stage/transactions", "account_id", own_tokens[0]),
+        ("analytics/scores", "_1", token),
         ("vault/contacts", "owner", token),
     ):
         assert lake.table(ref).where(F.col(column) == value).count() == 0, ref
+    assert lake.table("analytics/scores").where(F.col("_1") == other_token).count() == 1
+    emails = [r.original for r in lake.table("quarantine/crm_clients").collect()]
+    assert not any(client.email in e for e in emails) and any(other.email in e for e in emails)
     key = lake.table("vault/data_keys").where(F.col("owner") == token).first()
     assert key.wrapped is None and key.destroyed_at is not None
-    with pytest.raises(VaultError, match="erased"):
-        vault_of(lake).detokenize(token, "test")
+    for erased in [token, *own_tokens, *card_user_tokens]:
+        with pytest.raises(VaultError, match="erased"):
+            vault_of(lake).detokenize(erased, "test")
+    assert card_user_tokens and all(
+        lake.table("stage/card_users").where(F.col("user") == t).count() == 0
+        for t in card_user_tokens
+    )
+    assert vault_of(lake).detokenize(shared_token, "t") == str(shared)
     # no older version of the vault's tables still holds the destroyed key
     old = lake.spark.read.parquet(str(lake.root / "onprem/vault/data_keys"))
     assert old.where((F.col("owner") == token) & F.col("wrapped").isNotNull()).count() == 0
-    record = lake.table("vault/erasures").first()
-    assert record.token == token and "raw/crm_clients 1" in record.tables
+    record = lake.table("vault/erasures").where(F.col("token") == token).first()
+    assert "raw/crm_clients 1" in record.tables and "analytics/scores 1" in record.tables
     assert client.email not in str(record) and client.last_name not in str(record)
-    other = lake.table("raw/crm_clients").orderBy("client_id").collect()[1]
-    assert vault_of(lake).detokenize(vault.token_of(str(other.client_id), "client"), "t") == str(
-        other.client_id
-    )
+    linked = lake.table("vault/erasures").where(F.col("tables") == f"with {token}")
+    assert linked.count() >= len(own) + len(card_user_tokens)
+    assert vault_of(lake).detokenize(other_token, "t") == str(other.client_id)
 
     # a later delivery brings the customer back into raw: the gate leaves those rows out
     for name, rows in (("crm_clients", [client]), ("dispositions", dispositions)):
