@@ -16,6 +16,7 @@ from pyspark.errors import PySparkException
 
 from jobs.errors import OfferlakeError, StageFailedError
 from jobs.ingest.engine import ingest_feed
+from jobs.ingest.retention import purge_landing
 from jobs.ingest.sources import FeedSpec, load_sources
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import JobResult, RunContext
@@ -44,15 +45,17 @@ def run(
     ctx: RunContext, feeds: list[str] | None = None, formats: dict[str, str] | None = None
 ) -> list[JobResult]:
     """Ingest the chosen feeds (default: all) with their configured (or given) formats."""
-    results = []
+    results, done = [], []
     for feed in load_sources(ctx.config.conf_dir, formats):
         if feeds is not None and feed.name not in feeds:
             continue
         try:
             results.extend(run_feed(ctx, feed))
+            done.append(feed)
         except (OfferlakeError, PySparkException, Py4JJavaError, OSError) as exc:
             log.error("feed %s failed: %s", feed.name, type(exc).__name__)
             results.append(JobResult("", 0, 0, feed=feed.name, error=_short(exc)))
+    purge_landing(ctx, done)
     return results
 
 

@@ -52,6 +52,14 @@ def _absolute(root: str) -> str:
     return str(Path(root).expanduser().resolve())
 
 
+def _days(path: Path, value) -> int:
+    if value is None:
+        return 30
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{path}: retention.landing_days must be a whole number of days >= 1")
+    return value
+
+
 @dataclass(frozen=True)
 class LakeConfig:
     """Everything about where the lake is and how Spark runs, for one environment."""
@@ -64,6 +72,7 @@ class LakeConfig:
     spark_conf: dict[str, str] = field(default_factory=dict)
     s3_endpoint: str | None = None
     conf_dir: Path = DEFAULT_CONF_DIR
+    landing_retention_days: int = 30  # ingested deliveries older than this are deleted
 
     @classmethod
     def load(
@@ -109,4 +118,5 @@ class LakeConfig:
             spark_conf={str(k): str(v) for k, v in spark_conf.items()},
             s3_endpoint=env.get("s3_endpoint"),
             conf_dir=conf,
+            landing_retention_days=_days(path, (data.get("retention") or {}).get("landing_days")),
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from datetime import date, timedelta
 
 from chispa import assert_df_equality
 
@@ -166,3 +168,31 @@ def test_sqlite_source_is_read_incrementally_by_key(bank, tmp_path, spark):
     second = lake.ingest("transactions", run_date=SPEC.delivery_date)["transactions"]
     assert (second.rows_read, second.rows_written) == (2, 2)
     assert lake.table("raw/transactions").count() == first.rows_written + 2
+
+
+def test_landing_retention_deletes_only_fully_ingested_old_deliveries(ingested, tmp_path):
+    from jobs.ingest.retention import purge_landing
+    from jobs.ingest.sources import load_sources
+
+    source = ingested[0]
+    lake = Lake(tmp_path / "lake", source.spark, source.conf_dir)
+    shutil.copytree(source.root / "onprem", lake.root / "onprem")
+    feeds = load_sources(lake.config.conf_dir)
+    landing = lake.root / "onprem" / "landing"
+    folders = {f"{p.parent.name}/{p.name}" for p in landing.glob("*/*") if p.is_dir()}
+    delivered = max(date.fromisoformat(f.split("/")[1]) for f in folders)
+    days = lake.config.landing_retention_days
+    assert purge_landing(lake.context(delivered + timedelta(days=days - 1)), feeds) == []
+    # a file no run has taken in keeps its whole delivery folder
+    crm = sorted(landing.glob("crm/*"))[-1]
+    (crm / "crm_clients_late.jsonl").write_text('{"client_id": 1}\n')
+    purged = purge_landing(lake.context(delivered + timedelta(days=days)), feeds)
+    kept = f"crm/{crm.name}"
+    assert kept not in purged and crm.is_dir()
+    assert set(purged) == folders - {kept} and purged
+    assert all(not (landing / p).exists() for p in purged)
+    # raw keeps what the deleted files held
+    assert (
+        lake.table("raw/card_transactions").count()
+        == ingested[0].table("raw/card_transactions").count()
+    )
