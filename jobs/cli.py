@@ -227,7 +227,7 @@ def _features(args: argparse.Namespace, config: LakeConfig) -> None:
 def _simulate_route(args: argparse.Namespace, config: LakeConfig) -> None:
     from pyspark.sql import functions as F
 
-    from jobs.geofence import route
+    from jobs.geofence import allies, route
     from jobs.geofence.settings import GeofenceSettings
     from jobs.runtime import delta_io
     from jobs.runtime.context import RunContext
@@ -240,8 +240,6 @@ def _simulate_route(args: argparse.Namespace, config: LakeConfig) -> None:
         args.every_seconds,
     )
     ctx = RunContext(config, Side.LAKE, date.today())
-    if not delta_io.is_delta(ctx.spark, ctx.path("stage/allies")):
-        raise route.RouteError("no stage/allies in the lake yet: run ingest and privacy first")
     day = args.date
     if day is None and delta_io.is_delta(ctx.spark, ctx.path("stage/location_pings")):
         day = ctx.read("stage/location_pings").agg(F.max(F.to_date("ts"))).first()[0]
@@ -251,7 +249,7 @@ def _simulate_route(args: argparse.Namespace, config: LakeConfig) -> None:
     if args.customer:
         customers = ctx.read("stage/crm_clients").select("client_id", "opt_in_location")
     settings = GeofenceSettings.load(config.conf_dir)
-    track, good, fired = route.simulate(ctx.spark, ctx.read("stage/allies"), customers, ride,
+    track, good, fired = route.simulate(ctx.spark, allies.of_lake(ctx), customers, ride,
                                         day, customer, settings)  # fmt: skip
     table = Table(title=f"offers fired along the route on {day} ({len(track)} pings)")
     for column in ("#", "time", "ally", "category", "offer", "discount", "metres", "dwell s"):

@@ -27,12 +27,27 @@ def _reason(geom: Column, kind: Column, radius: Column) -> Column:
     )
 
 
+def _search_area(geom: Column, kind: Column, radius: Column) -> Column:
+    """What the join's index looks up: the polygon itself, or a lon/lat box around the circle.
+
+    The box is at least the circle's size everywhere: degrees of latitude are never shorter
+    than 110,574 m, degrees of longitude never shorter than 111,319 m x cos(latitude), taken at
+    the box's edge furthest from the equator, with 1% to spare."""
+    dlat = radius / 110_574.0 * 1.01
+    lat = F.abs(F.expr("ST_Y(_fixed)"))
+    dlon = radius / (111_319.0 * F.greatest(F.cos(F.radians(lat + dlat)), F.lit(1e-3))) * 1.01
+    x, y = F.expr("ST_X(_fixed)"), F.expr("ST_Y(_fixed)")
+    box = F.call_function("ST_PolygonFromEnvelope", x - dlon, y - dlat, x + dlon, y + dlat)
+    return F.when(kind == "circle", box).otherwise(geom)
+
+
 def fences(allies: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(usable fences, rejected allies with `reason`) from stage/allies.
 
     Fences: the ally's attributes and offer, `kind` (circle or polygon), `radius_m`, `geom` (the
-    store point or the polygon, lon/lat WGS84), `centre` (store point or polygon centroid) and
-    `repaired` (the polygon was made valid).
+    store point or the polygon, lon/lat WGS84), `centre` (store point or polygon centroid),
+    `search` (what the spatial join looks up: see `_search_area`) and `repaired` (the polygon
+    was made valid).
     """
     geom = F.expr("ST_GeomFromWKT(geometry_wkt)")
     kind = F.when(F.col("_type") == "ST_Point", F.lit("circle")).when(
@@ -59,6 +74,7 @@ def fences(allies: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.when(F.col("kind") == "circle", F.col("radius_m")).alias("radius_m"),
         F.col("_fixed").alias("geom"),
         F.expr("ST_Centroid(_fixed)").alias("centre"),
+        _search_area(F.col("_fixed"), F.col("kind"), F.col("radius_m")).alias("search"),
         ((F.col("kind") == "polygon") & ~F.col("_valid")).alias("repaired"),
     )
     bad = reasoned.where(F.col("reason").isNotNull()).select("ally_id", "reason")

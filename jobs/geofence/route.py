@@ -4,8 +4,9 @@ The route is street-like: from A it runs in blocks (`block_m`, ~150 m) alternate
 meridian and the parallel towards B, like a grid of streets, and reports a ping every
 `every_s` seconds at `speed_kmh`. The pings go through the same screening, Sedona join, visits
 and event rules as the geofence stage (no cooldown from earlier runs), against the lake's
-stage/allies, and nothing is written to the lake. `--html` draws the route, the fences and
-the fired events as a self-contained SVG page (no tiles, no network needed to view it).
+allies (stage/allies and conf/allies.yaml), and nothing is written to the lake. `--html`
+draws the route, the fences and the fired events as a self-contained SVG page (no tiles, no
+network needed to view it).
 """
 
 from __future__ import annotations
@@ -116,7 +117,9 @@ def simulate(
     good, _ = fences(allies)
     good = good.cache()
     if good.count() == 0:
-        raise RouteError("the lake has no usable allies in stage/allies: run ingest and privacy")
+        raise RouteError(
+            "no usable allies in stage/allies or conf/allies.yaml: run ingest and privacy"
+        )
     screened = screen(pings, customers, settings)
     found = hits(screened.where(F.col("reason").isNull()), good, broadcast=True)
     outcomes = fire(visits(found, settings), None, day, settings)

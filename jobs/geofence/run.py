@@ -2,10 +2,11 @@
 
 Reads stage only (a lake-side job). Day D's pings, with the day before for context (the ping
 before the first one of D, a visit that began before midnight), are screened (pings.py),
-joined with the allies' geofences by Sedona (visits.py), gathered into visits, and the visits
-that pass the offer window, the cooldown and the daily cap become events (events.py). Pings
-and fences that cannot be used go to analytics/geo_rejects with their reason. Both tables are
-partitioned by `event_date`; a re-run for D replaces D's rows.
+joined with the allies' geofences (stage/allies and conf/allies.yaml, allies.py) by Sedona
+(visits.py), gathered into visits, and the visits that pass the offer window, the cooldown and
+the daily cap become events (events.py). Pings and fences that cannot be used go to
+analytics/geo_rejects with their reason. Both tables are partitioned by `event_date`; a re-run
+for D replaces D's rows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.geofence import allies
 from jobs.geofence.events import OUTCOMES, fire
 from jobs.geofence.fences import ATTRIBUTES, fences
 from jobs.geofence.pings import screen
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = "analytics/geo_events"
 REJECTS = "analytics/geo_rejects"
-NEEDS = ("location_pings", "allies", "crm_clients")
+NEEDS = ("location_pings", "crm_clients")
 
 
 def _counts(frame: DataFrame, column: str) -> dict[str, int]:
@@ -83,7 +85,7 @@ def run(ctx: RunContext) -> list[JobResult]:
         note = f"no stage/{', stage/'.join(missing)} yet"
         return [JobResult(EVENTS, 0, 0, feed="geofence", notes=(note,))]
     day = ctx.run_date
-    good, bad_fences = fences(ctx.read("stage/allies"))
+    good, bad_fences = fences(allies.of_lake(ctx))
     good = good.persist()
     fence_kinds = _counts(good, "kind")
     repaired = good.where("repaired").count()

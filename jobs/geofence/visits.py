@@ -1,10 +1,12 @@
 """Pings x geofences with Sedona, then consecutive pings inside one fence -> one visit.
 
-Polygons: ST_Intersects(fence, ping) (a ping on the edge is inside). Circles: ST_DWithin(ping,
-store, radius_m, true), the WGS84 spheroid distance in metres. With few fences the fences are
-broadcast and indexed (BroadcastIndexJoin); with many, both sides are spatially partitioned
-(RangeJoin / DistanceJoin). A visit is a run of a customer's consecutive usable pings inside
-the same fence, cut where two of them are more than `visit_gap_minutes` apart.
+Polygons: ST_Intersects(fence, ping) (a ping on the edge is inside). Circles: the ping's WGS84
+spheroid distance to the store in metres (ST_DistanceSpheroid, as ST_DWithin's useSpheroid) is
+at most radius_m. One join does both: each fence's search area (the polygon, or a box around
+the circle) is indexed. With few fences the fences are broadcast (BroadcastIndexJoin); with
+many, both sides are spatially partitioned (RangeJoin). A visit is a run of a customer's
+consecutive usable pings inside the same fence, cut where two of them are more than
+`visit_gap_minutes` apart.
 """
 
 from __future__ import annotations
@@ -20,25 +22,21 @@ def hits(pings: DataFrame, fences: DataFrame, broadcast: bool) -> DataFrame:
     """(client_id, seq, ts, lat, lon, ally..., distance_m) for every ping inside a fence.
 
     `pings` are the usable ones (client_id, ts, lat, lon, seq); `distance_m` is metres from
-    the ping to the store (circles) or to the polygon's centroid."""
+    the ping to the store (circles) or to the polygon's centroid. One spatial join over all
+    fences (pings are read once): ST_Intersects with each fence's search area, then circles
+    keep the pings within their radius."""
     p = (
         pings.select("client_id", "seq", "ts", "lat", "lon")
         .withColumn("pt", F.expr("ST_Point(lon, lat)"))
         .alias("p")
     )
-
-    def side(kind: str) -> DataFrame:
-        f = fences.where(F.col("kind") == kind).alias("f")
-        return F.broadcast(f) if broadcast else f
-
+    f = fences.alias("f")
+    joined = p.join(F.broadcast(f) if broadcast else f, F.expr("ST_Intersects(f.search, p.pt)"))
+    distance = F.expr("ST_DistanceSpheroid(p.pt, f.centre)")
     columns = ["client_id", "seq", "ts", "lat", "lon", *ATTRIBUTES, "kind"]
-    inside = p.join(side("polygon"), F.expr("ST_Intersects(f.geom, p.pt)")).select(
-        *columns, F.expr("ST_DistanceSpheroid(p.pt, f.centre)").alias("distance_m")
-    )
-    near = p.join(side("circle"), F.expr("ST_DWithin(p.pt, f.geom, f.radius_m, true)")).select(
-        *columns, F.expr("ST_DistanceSpheroid(p.pt, f.geom)").alias("distance_m")
-    )
-    return inside.unionByName(near)
+    measured = joined.select(*columns, "radius_m", distance.alias("distance_m"))
+    inside = (F.col("kind") == "polygon") | (F.col("distance_m") <= F.col("radius_m"))
+    return measured.where(inside).drop("radius_m")
 
 
 def visits(found: DataFrame, settings: GeofenceSettings) -> DataFrame:
