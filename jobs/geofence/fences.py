@@ -45,9 +45,9 @@ def fences(allies: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(usable fences, rejected allies with `reason`) from stage/allies.
 
     Fences: the ally's attributes and offer, `kind` (circle or polygon), `radius_m`, `geom` (the
-    store point or the polygon, lon/lat WGS84), `centre` (store point or polygon centroid),
-    `search` (what the spatial join looks up: see `_search_area`) and `repaired` (the polygon
-    was made valid).
+    store point or the polygon, lon/lat WGS84), `centre` (store point or polygon centroid) and
+    its `centre_lon`, `centre_lat`, `search` (what the spatial join looks up: see
+    `_search_area`) and `repaired` (the polygon was made valid).
     """
     geom = F.expr("ST_GeomFromWKT(geometry_wkt)")
     kind = F.when(F.col("_type") == "ST_Point", F.lit("circle")).when(
@@ -74,6 +74,8 @@ def fences(allies: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.when(F.col("kind") == "circle", F.col("radius_m")).alias("radius_m"),
         F.col("_fixed").alias("geom"),
         F.expr("ST_Centroid(_fixed)").alias("centre"),
+        F.expr("ST_X(ST_Centroid(_fixed))").alias("centre_lon"),
+        F.expr("ST_Y(ST_Centroid(_fixed))").alias("centre_lat"),
         _search_area(F.col("_fixed"), F.col("kind"), F.col("radius_m")).alias("search"),
         ((F.col("kind") == "polygon") & ~F.col("_valid")).alias("repaired"),
     )

@@ -17,14 +17,17 @@ from pyspark.sql import functions as F
 from jobs.geofence.fences import ATTRIBUTES
 from jobs.geofence.settings import GeofenceSettings
 
+COLUMNS = ("client_id", "seq", "ts", "lat", "lon", *ATTRIBUTES, "kind", "centre_lon", "centre_lat")
+
 
 def hits(pings: DataFrame, fences: DataFrame, broadcast: bool) -> DataFrame:
-    """(client_id, seq, ts, lat, lon, ally..., distance_m) for every ping inside a fence.
+    """(client_id, seq, ts, lat, lon, ally..., kind, centre_lon, centre_lat) for every ping
+    inside a fence.
 
-    `pings` are the usable ones (client_id, ts, lat, lon, seq); `distance_m` is metres from
-    the ping to the store (circles) or to the polygon's centroid. One spatial join over all
+    `pings` are the usable ones (client_id, ts, lat, lon, seq). One spatial join over all
     fences (pings are read once): ST_Intersects with each fence's search area, then circles
-    keep the pings within their radius."""
+    keep the pings within their radius. Distances are left to `visits`, which measures only
+    each visit's first ping."""
     p = (
         pings.select("client_id", "seq", "ts", "lat", "lon")
         .withColumn("pt", F.expr("ST_Point(lon, lat)"))
@@ -32,16 +35,15 @@ def hits(pings: DataFrame, fences: DataFrame, broadcast: bool) -> DataFrame:
     )
     f = fences.alias("f")
     joined = p.join(F.broadcast(f) if broadcast else f, F.expr("ST_Intersects(f.search, p.pt)"))
-    distance = F.expr("ST_DistanceSpheroid(p.pt, f.centre)")
-    columns = ["client_id", "seq", "ts", "lat", "lon", *ATTRIBUTES, "kind"]
-    measured = joined.select(*columns, "radius_m", distance.alias("distance_m"))
-    inside = (F.col("kind") == "polygon") | (F.col("distance_m") <= F.col("radius_m"))
-    return measured.where(inside).drop("radius_m")
+    near = F.expr("ST_DistanceSpheroid(p.pt, f.centre)") <= F.col("radius_m")
+    inside = joined.where((F.col("kind") == "polygon") | near)
+    return inside.select(*COLUMNS)
 
 
 def visits(found: DataFrame, settings: GeofenceSettings) -> DataFrame:
     """One row per visit: the customer, the ally and its offer, entered_at, left_at,
-    dwell_seconds, pings, and the first ping inside (ping_lat, ping_lon, distance_m)."""
+    dwell_seconds, pings, and the first ping inside (ping_lat, ping_lon, distance_m: metres on
+    the WGS84 spheroid to the store, or to the polygon's centroid)."""
     order = Window.partitionBy("client_id", "ally_id").orderBy("seq")
     gap = settings.visit_gap_minutes * 60
     epoch = F.col("ts").cast("double")
@@ -53,8 +55,9 @@ def visits(found: DataFrame, settings: GeofenceSettings) -> DataFrame:
     numbered = found.withColumn("_start", starts.cast("int")).withColumn(
         "_visit", F.sum("_start").over(order)
     )
-    first = F.min_by(F.struct("lat", "lon", "distance_m"), F.col("seq"))
-    grouped = numbered.groupBy("client_id", *ATTRIBUTES, "kind", "_visit").agg(
+    first = F.min_by(F.struct("lat", "lon"), F.col("seq"))
+    keys = ("client_id", *ATTRIBUTES, "kind", "centre_lon", "centre_lat", "_visit")
+    grouped = numbered.groupBy(*keys).agg(
         F.min("ts").alias("entered_at"),
         F.max("ts").alias("left_at"),
         F.count("*").alias("pings"),
@@ -70,5 +73,8 @@ def visits(found: DataFrame, settings: GeofenceSettings) -> DataFrame:
         "pings",
         F.col("_first.lat").alias("ping_lat"),
         F.col("_first.lon").alias("ping_lon"),
-        F.col("_first.distance_m").alias("distance_m"),
+        F.expr(
+            "ST_DistanceSpheroid(ST_Point(_first.lon, _first.lat), "
+            "ST_Point(centre_lon, centre_lat))"
+        ).alias("distance_m"),
     )
