@@ -59,6 +59,13 @@ def validate(
     spark: SparkSession, catalog: Catalog, schemas: dict[str, StructType], base: StructType
 ) -> None:
     """`schemas`: stage table -> schema; `base`: the customers frame derived metrics see."""
+    attributes = set(base.fieldNames())
+    for m in catalog.metrics + catalog.derived:
+        if m.name in attributes or m.name == "as_of":
+            raise CatalogError(
+                f"{m.file}: metric {m.name}: a customer attribute (stage/crm_clients) or as_of "
+                "already has this name; choose another"
+            )
     for family in catalog.families:
         if family.source not in schemas:
             raise CatalogError(

@@ -193,3 +193,28 @@ def test_home_and_work_areas_are_where_the_nights_and_working_hours_are(modelled
     assert all(near(r.home_area_90d, r.night_lat, r.night_lon) for r in homes)
     assert all(near(r.work_area_90d, r.work_lat, r.work_lon) for r in works)
     assert sum(r.commutes_90d for r in rows) > len(rows) / 2  # work districts are random
+
+
+def test_channel_responsiveness_counts_each_channels_offers_and_names_the_best(modelled):
+    lake, _ = modelled
+    responses = lake.table("stage/offer_responses").where(F.to_date("ts") <= RUN_DATE)
+    expected: dict[str, dict[str, int]] = {}
+    for r in responses.groupBy("client_id", "channel", "event").count().collect():
+        expected.setdefault(r.client_id, {})[f"{r.channel}_{r.event}"] = r["count"]
+    names = [f"{c}_{e}" for c in ("push", "email", "sms") for e in ("sent", "opened", "accepted")]
+    rows = lake.table("analytics/customer_360").select(
+        "client_id", "most_responsive_channel_365d", *[f"offer_{n}_all" for n in names]
+    )
+    seen = 0
+    for row in rows.collect():
+        counts = expected.get(row.client_id, {})
+        assert [row[f"offer_{n}_all"] for n in names] == [counts.get(n, 0) for n in names]
+        seen += bool(counts)
+    assert seen > 0
+    # in the last 365 days (the whole small bank): the most accepted, then most opened channel
+    for row in rows.where("most_responsive_channel_365d IS NOT NULL").collect():
+        best = max(
+            ("push", "email", "sms"),
+            key=lambda c: (row[f"offer_{c}_accepted_all"], row[f"offer_{c}_opened_all"]),
+        )
+        assert row.most_responsive_channel_365d == best

@@ -196,3 +196,12 @@ def test_a_derived_metric_over_an_unknown_metric_is_an_error(spark, tmp_path):
     base = spark.createDataFrame([], "customer string").schema
     with pytest.raises(CatalogError, match="t.yaml: derived metric ratio: expression"):
         validate(spark, load_catalog(tmp_path), schemas(spark), base)
+
+
+def test_a_metric_named_like_a_customer_attribute_is_an_error(spark, tmp_path):
+    derived = [{"name": "segment", "description": "x", "expression": "1"}]
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "t.yaml").write_text(yaml.safe_dump({**CATALOG, "derived": derived}))
+    base = spark.createDataFrame([], "customer string, segment string").schema
+    with pytest.raises(CatalogError, match="t.yaml: metric segment: a customer attribute"):
+        validate(spark, load_catalog(tmp_path), schemas(spark), base)
