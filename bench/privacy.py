@@ -125,7 +125,8 @@ def main() -> None:
     peer = python_loop(values_dir)
     shutil.rmtree(values_dir, ignore_errors=True)
 
-    table = Table(title="privacy gate on the 100,000-customer bank (local[2])")
+    clients = {r.table: r.rows_written for r in results}.get("stage/crm_clients", 0)
+    table = Table(title=f"privacy gate on {args.bank}: {clients:,} customers (local[2])")
     for column in ("what", "values", "seconds", "values/s"):
         table.add_column(column, justify="left" if column == "what" else "right")
     table.add_row(
