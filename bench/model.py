@@ -37,7 +37,7 @@ from jobs.runtime.spark import build_spark, wide_rows
 from jobs.runtime.zones import Side
 
 RESULTS = Path(__file__).parent / "results"
-TABLES = ("crm_clients", "dispositions", "cards", "payment_cards", "web_visitors")
+TABLES = ("crm_clients", "dispositions", "cards", "payment_cards", "web_visitors", "allies")
 
 
 def same(name: str):

@@ -89,6 +89,12 @@ def source_sql(catalog: Catalog, table: str, metrics: list[Metric], as_of: date)
             f"SELECT t.*, k.customer FROM {table} t "
             f"JOIN ({KEY_MAPS[source.via]}) k ON t.{source.customer} = k.key"
         )
+    if source.ally:
+        merchants = "SELECT merchant_name, min(ally_id) AS ally_id FROM allies GROUP BY 1"
+        rows = (
+            f"SELECT r.*, a.ally_id FROM ({rows}) r LEFT JOIN ({merchants}) a "
+            f"ON CAST(r.{source.ally} AS VARCHAR) = a.merchant_name"
+        )
     events = f"SELECT *, {labels} FROM (SELECT *, {day} AS _day FROM ({rows}))"
     plain = [m for m in metrics if m.agg != "months_where"]
     monthly = [m for m in metrics if m.agg == "months_where"]

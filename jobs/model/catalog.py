@@ -58,6 +58,7 @@ class Source:
     customer: str  # column holding the token
     via: str  # "client" (already a client token) or a key map: account, card_user, visitor
     time: str | None  # event time column; None for tables without history
+    ally: str | None = None  # column matching stage/allies.merchant_name: adds `ally_id`
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,8 @@ def load_catalog(conf_dir: Path) -> Catalog:
     dimensions: dict[str, tuple[tuple[str, str], ...]] = {}
     for doc in docs.values():
         for table, spec in (doc.get("sources") or {}).items():
-            sources[table] = Source(
-                table, spec["customer"], spec.get("via", "client"), spec.get("time")
-            )
+            via, time, ally = spec.get("via", "client"), spec.get("time"), spec.get("ally")
+            sources[table] = Source(table, spec["customer"], via, time, ally)
         for dim, labels in (doc.get("dimensions") or {}).items():
             dimensions[dim] = tuple((str(k), str(v)) for k, v in labels.items())
     families: list[Family] = []

@@ -39,8 +39,9 @@ def describe(catalog: Catalog, name: str) -> Table:
     else:
         f = m.family
         source = catalog.sources[f.source]
+        ally = f"; ally_id: {source.ally} = stage/allies.merchant_name" if source.ally else ""
         rows += [
-            ("source", f"stage/{f.source} (customer by {source.customer} via {source.via})"),
+            ("source", f"stage/{f.source} (customer by {source.customer} via {source.via}){ally}"),
             ("filter", f.filter),
             ("value", f.value or "(rows)"),
             (

@@ -14,6 +14,7 @@ import time
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 from rich.console import Console
 from rich.table import Table
 
@@ -49,13 +50,36 @@ def events(ctx: RunContext, catalog: Catalog, table: str) -> DataFrame:
         ctx.read(f"stage/{table}"), source.customer, source.via, lambda t: ctx.read(f"stage/{t}")
     )
     day = F.to_date(F.col(source.time)) if source.time else F.lit(ctx.run_date)
+    if source.ally:
+        df = with_ally(ctx, df, source.ally)
     return df.withColumn("_day", day)
+
+
+def with_ally(ctx: RunContext, df: DataFrame, column: str) -> DataFrame:
+    """df with `ally_id`: the partner store (stage/allies) whose merchant_name is `column`, or
+    null. A merchant listed by two allies counts once, for the first ally_id."""
+    if delta_io.is_delta(ctx.spark, ctx.path("stage/allies")):
+        allies = ctx.read("stage/allies").where(F.col("merchant_name").isNotNull())
+    else:
+        allies = ctx.spark.createDataFrame([], "merchant_name string, ally_id string")
+    merchants = allies.groupBy(F.col("merchant_name").alias("_merchant")).agg(
+        F.min("ally_id").alias("ally_id")
+    )
+    match = df[column].cast("string") == F.col("_merchant")
+    joined = df.join(F.broadcast(merchants), match, "left")
+    return joined.drop("_merchant")
+
+
+def source_schema(ctx: RunContext, catalog: Catalog, table: str) -> StructType:
+    """The columns a source's metrics may use: the stage table's, and `ally_id` if it has one."""
+    schema = ctx.read(f"stage/{table}").schema
+    return schema.add("ally_id", "string") if catalog.sources[table].ally else schema
 
 
 def customer_360(ctx: RunContext, catalog: Catalog) -> DataFrame:
     base = customers(ctx)
     used = sorted({f.source for f in catalog.families})
-    schemas = {t: ctx.read(f"stage/{t}").schema for t in used}
+    schemas = {t: source_schema(ctx, catalog, t) for t in used}
     validate(ctx.spark, catalog, schemas, base.schema)
     pairs = [compiler.source_pairs(catalog, t, events(ctx, catalog, t), ctx.run_date) for t in used]
     all_pairs = pairs[0]

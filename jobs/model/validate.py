@@ -73,9 +73,11 @@ def validate(
             )
     for table, schema in schemas.items():
         source = catalog.sources[table]
-        for column in filter(None, (source.customer, source.time)):
+        for column in filter(None, (source.customer, source.time, source.ally)):
             if column not in schema.fieldNames():
-                raise CatalogError(f"sources: {table} has no column {column} (customer or time)")
+                raise CatalogError(
+                    f"sources: {table} has no column {column} (customer, time or ally)"
+                )
         _source(spark, catalog.of_source(table), schema)
     df = spark.createDataFrame([], base).select(
         "*",

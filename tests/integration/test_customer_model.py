@@ -218,3 +218,33 @@ def test_channel_responsiveness_counts_each_channels_offers_and_names_the_best(m
             key=lambda c: (row[f"offer_{c}_accepted_all"], row[f"offer_{c}_opened_all"]),
         )
         assert row.most_responsive_channel_365d == best
+
+
+def test_ally_purchases_and_visits_count_card_buys_at_partner_stores(modelled):
+    from jobs.model.customers import keyed
+
+    lake, _ = modelled
+    merchants = lake.table("stage/allies").select("merchant_name", "ally_id").collect()
+    ally_of = {r.merchant_name: r.ally_id for r in merchants if r.merchant_name}
+    buys = keyed(
+        lake.table("stage/card_transactions").where(
+            (F.col("amount") > 0) & (F.to_date("ts") <= RUN_DATE)
+        ),
+        "user",
+        "card_user",
+        lambda t: lake.table(f"stage/{t}"),
+    ).select("customer", F.col("merchant_name").cast("string").alias("merchant"))
+    expected: dict[str, list[str]] = {}
+    for r in buys.collect():
+        if r.merchant in ally_of:
+            expected.setdefault(r.customer, []).append(ally_of[r.merchant])
+    assert expected, "the small bank's customers buy at its allies"
+    rows = lake.table("analytics/customer_360").select(
+        "client_id", "ally_purchases_all_count", "allies_visited_all"
+    )
+    for row in rows.collect():
+        allies = expected.get(row.client_id, [])
+        assert (row.ally_purchases_all_count, row.allies_visited_all) == (
+            len(allies),
+            len(set(allies)),
+        )
