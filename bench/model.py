@@ -71,6 +71,11 @@ def main() -> None:
         help="as-of date (default: the last day of the 365-day bank)",
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--duckdb-memory",
+        default="12GB",
+        help="DuckDB's memory_limit (it spills past it); Spark's driver keeps its own heap",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     config = LakeConfig.load(lake=str(args.bank))
@@ -102,6 +107,7 @@ def main() -> None:
     def duckdb_run() -> int:
         con = duckdb.connect()
         con.execute(f"SET threads = {args.threads}")
+        con.execute(f"SET memory_limit = '{args.duckdb_memory}'")
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE MACRO spark_dayofweek(x) AS dayofweek(x) + 1")
         for table, paths in files.items():
