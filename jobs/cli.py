@@ -122,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--date", type=_date, help="day of the ride (default: the last day with pings in stage)"
     )
     sim.add_argument("--html", type=Path, metavar="FILE", help="also draw the route as a map")
+    dsl = commands.add_parser("dsl", help="check and explain campaigns (conf/campaigns/*.offer)")
+    dsl_commands = dsl.add_subparsers(dest="dsl_command", required=True, metavar="ACTION")
+    check = dsl_commands.add_parser(
+        "check",
+        help="parse and check campaigns; exit 1 on any error (file:line:col: error: ...)",
+    )
+    check.add_argument(
+        "files", nargs="*", type=Path, help="*.offer files (default: conf/campaigns/*.offer)"
+    )
     vault = commands.add_parser("vault", help="operate the on-prem vault (audit-logged)")
     vault_commands = vault.add_subparsers(dest="vault_command", required=True, metavar="ACTION")
     detok = vault_commands.add_parser("detokenize", help="print the clear value of a token")
@@ -266,6 +275,21 @@ def _simulate_route(args: argparse.Namespace, config: LakeConfig) -> None:
         out.print(f"map: {args.html}")
 
 
+def _dsl(args: argparse.Namespace, config: LakeConfig) -> None:
+    from dsl.errors import DslError
+    from dsl.program import campaign_files, load_program
+    from dsl.vocabulary import Vocabulary
+
+    files = args.files or campaign_files(config.conf_dir)
+    program = load_program(files, Vocabulary.load(config.conf_dir))
+    for diagnostic in program.diagnostics:
+        print(diagnostic)
+    if program.diagnostics:
+        raise DslError.summary(program.diagnostics, len(files))
+    names = ", ".join(c.name for c in program.campaigns)
+    out.print(f"{len(program.campaigns)} campaigns in {len(files)} files: no errors ({names})")
+
+
 def _vault(args: argparse.Namespace, config: LakeConfig) -> None:
     from jobs.privacy import commands
 
@@ -300,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             _leakscan(config)
         elif args.command == "vault":
             _vault(args, config)
+        elif args.command == "dsl":
+            _dsl(args, config)
         elif args.command == "features":
             _features(args, config)
         elif args.command == "simulate-route":

@@ -22,6 +22,7 @@ class GeofenceSettings:
     cooldown_hours: float = 24.0
     max_events_per_customer_per_day: int = 3
     broadcast_max_fences: int = 20_000
+    categories: tuple[str, ...] = ()  # store categories campaigns may trigger on (dsl checker)
 
     @classmethod
     def load(cls, conf_dir: Path) -> GeofenceSettings:
@@ -32,10 +33,13 @@ class GeofenceSettings:
         if unknown:
             raise GeofenceConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
         values = {}
+        categories = doc.pop("categories", [])
+        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+            raise GeofenceConfigError(f"{path}: categories must be a list of category names")
         for name, value in doc.items():
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise GeofenceConfigError(
                     f"{path}: {name} must be a positive number, not {value!r}"
                 )
             values[name] = int(value) if known[name] == "int" else float(value)
-        return cls(**values)
+        return cls(**values, categories=tuple(categories))
