@@ -1,9 +1,9 @@
 """Airflow DAG `geo_offers`, hourly: pings x ally geofences -> analytics/geo_events for the day.
 
 Same entry point as `offerlake run geofence`. Each hourly run recomputes the whole day so far
-(a re-run replaces the day's rows), so late pings are picked up by the next hour. Matching the
-geo-triggered campaigns and the handoff join this DAG when they are built (issues F and G); they
-will wait for the `offerlake_geo_events` asset this task updates.
+(a re-run replaces the day's rows), so late pings are picked up by the next hour. The DAGs of
+geo-triggered campaigns (dags/campaigns.py) run on the `offerlake_geo_events` asset this task
+updates; the handoff joins when it is built (issue G).
 """
 
 from __future__ import annotations

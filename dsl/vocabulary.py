@@ -16,9 +16,9 @@ from pathlib import Path
 from jobs.geofence.allies import AlliesConfig
 from jobs.geofence.settings import GeofenceSettings
 from jobs.ingest.sources import load_feed
+from jobs.match.policy import ContactPolicy
 from jobs.model.catalog import load_catalog
 from jobs.privacy.policy import load_policy
-from jobs.runtime.config import load_yaml
 
 NUMBER, STRING, BOOLEAN, DATE, LIST = "number", "string", "boolean", "date", "list"
 CHANNELS = ("push", "email", "sms")
@@ -68,8 +68,7 @@ class Vocabulary:
         allies = AlliesConfig.load(conf_dir)
         categories = set(GeofenceSettings.load(conf_dir).categories)
         categories |= set(allies.category_offers) | {a.category for a in allies.allies}
-        policy = conf_dir / "contact_policy.yaml"
-        topics = load_yaml(policy).get("topics", []) if policy.is_file() else []
+        topics = ContactPolicy.load(conf_dir).topics
         templates = conf_dir / "templates"
         found = [p.relative_to(templates) for p in templates.glob("*/*.j2")]
         return cls(

@@ -131,6 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "files", nargs="*", type=Path, help="*.offer files (default: conf/campaigns/*.offer)"
     )
+    explain = dsl_commands.add_parser(
+        "explain", help="one customer against one campaign, rule by rule (values, pass/fail)"
+    )
+    explain.add_argument("campaign")
+    explain.add_argument("--token", required=True, help="the customer's client token")
+    explain.add_argument("--date", type=_date, default=date.today())
+    simulate = dsl_commands.add_parser(
+        "simulate",
+        help="the day's matching without delivering: counts per campaign, variant, channel, "
+        "outcome and the overlap between campaigns",
+    )
+    simulate.add_argument("--date", type=_date, default=date.today())
+    simulate.add_argument(
+        "--truth",
+        type=Path,
+        metavar="PERSONAS_CSV",
+        help="generator ground truth (truth/personas.csv): precision and recall of --campaign "
+        "against --persona (on-prem: client ids are tokenized through the vault)",
+    )
+    simulate.add_argument("--campaign", default="car_loan")
+    simulate.add_argument("--persona", default="car_intender")
     vault = commands.add_parser("vault", help="operate the on-prem vault (audit-logged)")
     vault_commands = vault.add_subparsers(dest="vault_command", required=True, metavar="ACTION")
     detok = vault_commands.add_parser("detokenize", help="print the clear value of a token")
@@ -280,6 +301,12 @@ def _dsl(args: argparse.Namespace, config: LakeConfig) -> None:
     from dsl.program import campaign_files, load_program
     from dsl.vocabulary import Vocabulary
 
+    if args.dsl_command == "explain":
+        _dsl_explain(args, config)
+        return
+    if args.dsl_command == "simulate":
+        _dsl_simulate(args, config)
+        return
     files = args.files or campaign_files(config.conf_dir)
     program = load_program(files, Vocabulary.load(config.conf_dir))
     for diagnostic in program.diagnostics:
@@ -288,6 +315,30 @@ def _dsl(args: argparse.Namespace, config: LakeConfig) -> None:
         raise DslError.summary(program.diagnostics, len(files))
     names = ", ".join(c.name for c in program.campaigns)
     out.print(f"{len(program.campaigns)} campaigns in {len(files)} files: no errors ({names})")
+
+
+def _dsl_explain(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.match.explain import explain
+    from jobs.runtime.context import RunContext
+    from jobs.runtime.zones import Side
+
+    out.print(explain(RunContext(config, Side.LAKE, args.date), args.campaign, args.token))
+
+
+def _dsl_simulate(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.match.explain import accuracy, simulate
+    from jobs.runtime.context import RunContext
+    from jobs.runtime.zones import Side
+
+    found, counts, overlap = simulate(RunContext(config, Side.LAKE, args.date))
+    out.print(counts)
+    out.print(overlap)
+    if args.truth:
+        from jobs.match.explain import planted_personas
+
+        onprem = RunContext(config, Side.ONPREM, args.date)
+        personas = planted_personas(onprem, str(args.truth))
+        out.print(accuracy(found, personas, args.campaign, args.persona)[2])
 
 
 def _vault(args: argparse.Namespace, config: LakeConfig) -> None:

@@ -59,7 +59,12 @@ STAGES: tuple[Stage, ...] = (
         "pings x ally geofences -> geo_events (Sedona)",
         "jobs.geofence.run.run",
     ),
-    Stage("match", Side.LAKE, "campaigns (.offer) x customer_360 -> deliverable_offers"),
+    Stage(
+        "match",
+        Side.LAKE,
+        "campaigns (.offer) x customer_360 -> deliverable_offers",
+        "jobs.match.run.run",
+    ),
     Stage("deliver", Side.ONPREM, "handoff -> de-tokenize just in time -> send, audit"),
     Stage("effectiveness", Side.LAKE, "notifications x card transactions -> kpis, report"),
 )
@@ -115,4 +120,16 @@ def run_dag_task(name: str, ds: str) -> dict[str, int]:
     bad = failures(results)
     if bad:
         raise StageFailedError(f"{name}: " + ", ".join(r.table for r in bad))
+    return {r.table: r.rows_written for r in results}
+
+
+def run_campaign_task(name: str, ds: str) -> dict[str, int]:
+    """What a campaign's generated DAG runs: `match` for that campaign alone on `ds`."""
+    from jobs.match.run import run_campaign
+
+    ctx = RunContext(LakeConfig.load(), side=Side.LAKE, run_date=date.fromisoformat(ds))
+    results = run_campaign(ctx, name)
+    bad = failures(results)
+    if bad:
+        raise StageFailedError(f"campaign {name}: " + ", ".join(r.table for r in bad))
     return {r.table: r.rows_written for r in results}

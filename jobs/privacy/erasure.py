@@ -4,9 +4,10 @@
    with them: the values of other kinds `erasure.linked` in conf/privacy.yaml finds in raw
    (their accounts, cards, card-feed user, devices, web visitor ids), except values another
    customer shares;
-2. delete every row holding one of those values: raw by clear value, stage by token, analytics
-   and handoff by token in any text column, quarantine by the customer's identifying text;
-   then VACUUM those tables so no old file still has them;
+2. delete every row holding one of those values: raw by clear value, stage by token (stage
+   tables without a raw twin, such as contact_reachability, and analytics and handoff tables
+   by token in any text column), quarantine by the customer's identifying text; then VACUUM
+   the tables that lost rows so no old file still has them;
 3. crypto-shred: destroy the data keys of the personal tokens and delete their encrypted
    contacts, blank every erased token's encrypted value (and vacuum the vault's history);
 4. keep an erasure record per token (token, kind, time, tables, rows) with no personal data.
@@ -78,15 +79,21 @@ def _any(conditions: list[Column]) -> Column | None:
     return reduce(lambda a, b: a | b, conditions) if conditions else None
 
 
-def _delete(ctx: RunContext, ref: str, condition: Column | None) -> int:
-    """Delete the rows matching condition and vacuum the table; the number deleted."""
+def _delete(ctx: RunContext, ref: str, condition: Column | None, touched: list[str]) -> int:
+    """Delete the rows matching condition; the number deleted (from the commit's metrics, so
+    the table is scanned once). A table that lost rows joins `touched`, to be vacuumed."""
     if condition is None:
         return 0
-    rows = ctx.read(ref).where(condition).count()
+    path = ctx.path(ref)
+    table = DeltaTable.forPath(ctx.spark, path)
+    before = table.history(1).first().version
+    table.delete(condition)
+    last = table.history(1).first()
+    if last.version == before or last.operation != "DELETE":
+        return 0
+    rows = int(last.operationMetrics.get("numDeletedRows", "0"))
     if rows:
-        path = ctx.path(ref)
-        DeltaTable.forPath(ctx.spark, path).delete(condition)
-        vacuum(ctx.spark, [path])
+        touched.append(path)
     return rows
 
 
@@ -146,25 +153,29 @@ def erase_client(ctx: RunContext, policy: PrivacyPolicy, client_id: str) -> Eras
     all_tokens = [t for by_value in tokens.values() for t in by_value.values()]
     stage_tables = set(delta_io.list_tables(ctx.spark, ctx.zone_path(Zone.STAGE)))
     deleted: dict[str, int] = {}
+    touched: list[str] = []
     identifying: set[str] = set()
     for name, raw in sorted(raws.items()):
         condition = _raw_condition(policy, name, raw, subject)
         if condition is None:
             continue
         identifying |= _identifying_text(policy, name, raw.where(condition))
-        deleted[f"raw/{name}"] = _delete(ctx, f"raw/{name}", condition)
+        deleted[f"raw/{name}"] = _delete(ctx, f"raw/{name}", condition, touched)
         if name in stage_tables:
             stage = _stage_condition(policy, name, raw, tokens)
-            deleted[f"stage/{name}"] = _delete(ctx, f"stage/{name}", stage)
-    for ref in _lake_tables(ctx):
+            deleted[f"stage/{name}"] = _delete(ctx, f"stage/{name}", stage, touched)
+    derived = [f"stage/{n}" for n in sorted(stage_tables - set(raws))]  # contact_reachability
+    for ref in derived + _lake_tables(ctx):
         text = [f.name for f in ctx.read(ref).schema if isinstance(f.dataType, StringType)]
-        deleted[ref] = _delete(ctx, ref, _any([F.col(c).isin(*all_tokens) for c in text]))
+        condition = _any([F.col(c).isin(*all_tokens) for c in text])
+        deleted[ref] = _delete(ctx, ref, condition, touched)
     quarantine = ctx.zone_path(Zone.QUARANTINE)
     for name in delta_io.list_tables(ctx.spark, quarantine) if identifying else []:
         matches = [F.col("original").contains(v) for v in sorted(identifying)]
-        deleted[f"quarantine/{name}"] = _delete(ctx, f"quarantine/{name}", _any(matches))
-    touched = ", ".join(f"{t} {n}" for t, n in deleted.items() if n)
+        deleted[f"quarantine/{name}"] = _delete(ctx, f"quarantine/{name}", _any(matches), touched)
+    vacuum(ctx.spark, touched)  # no older file still holds the deleted rows
+    tables = ", ".join(f"{t} {n}" for t, n in deleted.items() if n)
     erased = {token: KIND} | {t: kind for kind, m in tokens.items() for t in m.values()}
-    vault.shred(erased, touched, sum(deleted.values()))
+    vault.shred(erased, tables, sum(deleted.values()))
     linked = {k: len(v) for k, v in subject.items() if k != KIND}
     return Erasure(token, deleted, linked)

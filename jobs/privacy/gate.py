@@ -173,6 +173,9 @@ def _contacts(
     return rows.join(owners, "_owner_value").select("owner", "_c.field", "_c.value")
 
 
+REACHABILITY = "contact_reachability"  # per client token: may email / sms reach them (booleans)
+
+
 def run(ctx: RunContext) -> list[JobResult]:
     policy = load_policy(ctx.config.conf_dir)
     raws = raw_tables(ctx)
@@ -212,4 +215,13 @@ def run(ctx: RunContext) -> list[JobResult]:
             )
         )
     lookups.release()
+    if policy.reachability:
+        written = ctx.write(
+            f"stage/{REACHABILITY}", vault.reachability(policy.reachability), mode="overwrite"
+        )
+        results.append(
+            JobResult(
+                f"stage/{REACHABILITY}", written.rows_written, written.rows_written, feed="privacy"
+            )
+        )
     return results

@@ -97,6 +97,7 @@ class PrivacyPolicy:
     identifying_drops: frozenset[str] = frozenset()  # "table.column" the leak scan matches
     name_columns: frozenset[str] = frozenset()  # "table.column" holding people's names
     linked: dict[str, str] = field(default_factory=dict)  # kind -> SQL of (value, client_id)
+    reachability: dict[str, str] = field(default_factory=dict)  # channel -> "table.column"
 
     def table(self, name: str) -> TablePolicy:
         if name not in self.tables:
@@ -256,4 +257,13 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
     for kind in linked:
         if kind not in kinds or kind == "client":
             raise PolicyError(f"{where}: erasure.linked.{kind}: not a token kind (or is client)")
-    return PrivacyPolicy(path, vault, kinds, rules, tables, lineage, k_anon, drops, names, linked)
+    reach = {
+        str(k): str(v) for k, v in _mapping(where, raw.get("reachability"), "reachability").items()
+    }
+    for channel, ref in reach.items():
+        name, _, column = ref.partition(".")
+        if column not in tables.get(name, TablePolicy(name, {})).encrypted():
+            raise PolicyError(f"{where}: reachability.{channel}: {ref} is not an encrypted column")
+    return PrivacyPolicy(
+        path, vault, kinds, rules, tables, lineage, k_anon, drops, names, linked, reach
+    )

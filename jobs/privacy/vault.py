@@ -284,6 +284,16 @@ class Vault:
         )
         self.store.upsert("contacts", rows, ["owner", "field"], changed="value_index")
 
+    def reachability(self, channels: dict[str, str]) -> DataFrame:
+        """(client_id, <channel>...) booleans: does the vault hold the contact the channel
+        needs ("crm_clients.email" for email)? Exported with stage; never the contact itself."""
+        contacts = self.store.read("contacts").where(F.col("field").isin(*channels.values()))
+        flags = [
+            F.max(F.col("field") == F.lit(field)).alias(channel)
+            for channel, field in sorted(channels.items())
+        ]
+        return contacts.groupBy(F.col("owner").alias("client_id")).agg(*flags)
+
     # -- reading back (on-prem, audited) ---------------------------------------------------------
 
     def audit(self, action: str, token: str, detail: str, purpose: str) -> None:

@@ -97,3 +97,34 @@ def test_geo_offers_runs_hourly_and_announces_geo_events(dagbag):
     assert [t.task_id for t in dag.tasks] == ["geofence"]
     assert {a.name for a in dag.get_task("geofence").outlets} == {"offerlake_geo_events"}
     assert dag.schedule == "@hourly"
+
+
+def test_one_dag_per_campaign_on_its_schedule(dagbag):
+    assert dagbag.dags["campaign_car_loan"].schedule == "0 7 * * *"
+    assert dagbag.dags["campaign_travel_card"].schedule == "0 9 * * 1"  # weekly on monday
+    assert dagbag.dags["campaign_kids_savings"].schedule == "0 10 1 * *"
+    geo = dagbag.dags["campaign_coffee_nearby"]  # trigger geofence: after each geo_offers run
+    assert "offerlake_geo_events" in str(geo.timetable.asset_condition)
+    dag = dagbag.dags["campaign_car_loan"]
+    assert [t.task_id for t in dag.tasks] == ["match"]
+    assert "priority 80" in dag.doc_md and dag.end_date.year == 2027
+
+
+def test_a_campaign_the_checker_rejects_is_an_import_error_and_the_others_keep_their_dags(
+    airflow_db, tmp_path, monkeypatch
+):
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    conf = tmp_path / "conf"
+    shutil.copytree(DAGS.parent / "conf", conf)
+    (conf / "campaigns" / "broken.offer").write_text(
+        "campaign broken\n  schedule daily at 09:00\n  eligible when tenure_dayz > 1\n"
+    )
+    monkeypatch.setenv("OFFERLAKE_CONF", str(conf))
+    bag = DagBag(dag_folder=str(DAGS / "campaigns.py"))
+    assert "campaign_car_loan" in bag.dags and "campaign_broken" not in bag.dags
+    (error,) = bag.import_errors.values()
+    expected = "broken.offer:3:17: error: unknown metric tenure_dayz; did you mean tenure_days?"
+    assert expected in error

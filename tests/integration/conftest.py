@@ -133,3 +133,10 @@ def gated(ingested, tmp_path_factory) -> tuple[Lake, dict[str, JobResult]]:
     """The small bank through the privacy gate: raw, stage, vault. Tests that change it copy it."""
     lake = copy_raw(ingested[0], tmp_path_factory.mktemp("gated"))
     return lake, lake.run("privacy", SMALL_BANK.delivery_date)
+
+
+@pytest.fixture(scope="session")
+def modelled(gated, tmp_path_factory) -> tuple[Lake, dict[str, JobResult]]:
+    """The gated small bank, copied (other modules share `gated`), through the model."""
+    lake = copy_lake(gated[0], tmp_path_factory.mktemp("modelled"))
+    return lake, lake.run("model", SMALL_BANK.delivery_date)

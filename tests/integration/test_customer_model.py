@@ -14,13 +14,6 @@ from tests.integration.conftest import SMALL_BANK, copy_lake
 RUN_DATE = SMALL_BANK.delivery_date
 
 
-@pytest.fixture(scope="module")
-def modelled(gated, tmp_path_factory):
-    """The gated small bank, copied (other modules share `gated`), through the model."""
-    lake = copy_lake(gated[0], tmp_path_factory.mktemp("modelled"))
-    return lake, lake.run("model", RUN_DATE)
-
-
 def test_one_row_per_customer_token_with_every_catalog_metric(modelled):
     lake, results = modelled
     c360 = lake.table("analytics/customer_360")
@@ -132,19 +125,13 @@ def test_the_planted_car_intenders_show_in_their_metrics(modelled, bank):
     three. The small bank covers 20 days, so the windows are this month and all history; the
     six-month versions of the same metrics are checked by hand in test_model_compile."""
     from jobs.generate.account_transactions import CAR_INTENDER_FLOOR
-    from jobs.privacy.policy import load_policy
-    from jobs.privacy.vault import Vault
+    from jobs.match.explain import planted_personas
     from jobs.runtime.context import RunContext
     from jobs.runtime.zones import Side
 
     lake, _ = modelled
-    truth = lake.spark.read.csv(str(bank / "truth" / "personas.csv"), header=True)
     ctx = RunContext(lake.config, Side.ONPREM, RUN_DATE, _spark=lake.spark)
-    vault = Vault.open(ctx, load_policy(lake.config.conf_dir), job="test")
-    tokens = vault.tokens(truth.select(F.col("client_id").alias("value")), "client")
-    personas = truth.join(tokens, truth.client_id == tokens.value).select(
-        F.col("token").alias("client_id"), "persona"
-    )
+    personas = planted_personas(ctx, str(bank / "truth" / "personas.csv"))
     fits = (
         (F.col("deposits_50k_first_2w_months_this_month_first_14d") == 1)
         & (F.col("balance_min_all") >= CAR_INTENDER_FLOOR)

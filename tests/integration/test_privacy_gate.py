@@ -192,6 +192,21 @@ def test_policy_lists_every_column_of_every_generated_raw_table(gated):
         policy.check_covers(table, lake.table(f"raw/{table}").columns)
 
 
+def test_the_gate_exports_reachability_flags_and_never_the_contacts(gated):
+    lake, results = gated
+    reach = lake.table("stage/contact_reachability")
+    assert reach.columns == ["client_id", "email", "sms"]
+    assert results["stage/contact_reachability"].rows_written == reach.count()
+    clients = lake.table("raw/crm_clients").collect()
+    assert reach.count() == len(clients)
+    vault = vault_of(lake)
+    flags = {r.client_id: r for r in reach.collect()}
+    for client in clients[:15]:
+        row = flags[vault.token_of(str(client.client_id), "client")]
+        assert row.email == bool((client.email or "").strip())
+        assert row.sms == bool((client.phone or "").strip())
+
+
 def own_copy(gated, tmp_path) -> Lake:
     """A copy of the gated lake (raw, stage, vault, keys) a test may change."""
     return copy_lake(gated[0], tmp_path)
@@ -265,6 +280,7 @@ def test_erasure_forgets_the_customer_everywhere_and_for_good(gated, tmp_path):
         ("stage/dispositions", "client_id", token),
         ("stage/transactions", "account_id", own_tokens[0]),
         ("analytics/scores", "_1", token),
+        ("stage/contact_reachability", "client_id", token),
         ("vault/contacts", "owner", token),
     ):
         assert lake.table(ref).where(F.col(column) == value).count() == 0, ref

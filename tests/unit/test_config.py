@@ -66,3 +66,21 @@ def test_table_reference_must_start_with_a_zone():
 
 def test_conf_folder_is_the_repositorys():
     assert (Path(LakeConfig.load().conf_dir) / "lake.yaml").is_file()
+
+
+def test_the_contact_policy_names_the_file_and_the_wrong_setting(tmp_path):
+    from jobs.errors import ConfigError
+    from jobs.match.policy import ContactPolicy
+
+    policy = ContactPolicy.load(Path("conf"))
+    assert policy.max_offers_per_customer_per_run >= 1 and "loans" in policy.topics
+    for text, wrong in (
+        ("max_offers_per_customer_per_run: 0", "max_offers_per_customer_per_run"),
+        ("channel_caps_per_week: {fax: 1}", "fax"),
+        ("time_zones: {CZ: Europe/Praha}", "Europe/Praha"),
+        ("send_time: '25:00'", "send_time"),
+        ("quiet: true", "quiet"),
+    ):
+        (tmp_path / "contact_policy.yaml").write_text(text)
+        with pytest.raises(ConfigError, match=f"contact_policy.yaml: .*{wrong}"):
+            ContactPolicy.load(tmp_path)

@@ -359,3 +359,22 @@ def test_the_vocabulary_reads_conf():
     assert "email" not in vocabulary.columns and "client_id" not in vocabulary.columns
     assert {"cafe", "bank", "grocery"} <= vocabulary.categories
     assert "car_loan/prime.push" in vocabulary.templates
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "a >= 50k and (b or not c) and d in (1, 2)",
+        "(a - b) - c > a - (b - c) or x / (y * z) = 1",
+        "not (a > 1 and b < 2) and -(c + 1) >= 0",
+        'e not in ("x", "y") or f is missing and g is present',
+        "a * 10% > 2026-01-01 or true = false",
+    ],
+)
+def test_rendered_conditions_parse_back_to_the_same_rule(condition):
+    from dsl.checker import shape
+    from dsl.compiler import render
+
+    (c,) = parse(f"campaign x eligible when {condition}")
+    (again,) = parse(f"campaign x eligible when {render(c.eligible)}")
+    assert shape(again.eligible) == shape(c.eligible)

@@ -1,0 +1,98 @@
+"""One Airflow DAG per campaign, generated from conf/campaigns/*.offer and its schedule.
+
+`schedule daily at 07:00` -> cron `0 7 * * *`, `weekly on monday, thursday at 09:30` ->
+`30 9 * * 1,4`, `monthly on day 1 at 10:00` -> `0 10 1 * *`, `hourly` -> `@hourly`; a
+campaign with `trigger geofence ...` runs whenever `geo_offers` updates the geo events. Each DAG
+runs the same entry point as `offerlake run match`, for that campaign alone. A campaign the
+checker rejects gets no DAG; the checker's messages (file:line:col) show in Airflow as this
+file's import error, while the valid campaigns keep their DAGs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Asset, task
+
+from dsl.ast import Campaign, Schedule
+from dsl.errors import DslError
+from dsl.program import campaign_files, load_program
+from dsl.vocabulary import Vocabulary
+from jobs.runtime.config import conf_dir
+
+OFFERS = Asset("offerlake_deliverable_offers")
+GEO_EVENTS = Asset("offerlake_geo_events")  # updated by dags/geo_offers.py
+
+
+def cron(schedule: Schedule) -> str:
+    if schedule.every == "hourly":
+        return "@hourly"
+    minute, hour = schedule.at.minute, schedule.at.hour
+    if schedule.every == "weekly":
+        days = ",".join(str((d + 1) % 7) for d in schedule.weekdays)  # cron: 0 = Sunday
+        return f"{minute} {hour} * * {days}"
+    if schedule.every == "monthly":
+        return f"{minute} {hour} {schedule.day_of_month} * *"
+    return f"{minute} {hour} * * *"
+
+
+def campaign_dag(campaign: Campaign) -> DAG:
+    start = campaign.valid_from or pendulum.date(2026, 1, 1)
+    with DAG(
+        dag_id=f"campaign_{campaign.name}",
+        schedule=[GEO_EVENTS] if campaign.trigger else cron(campaign.schedule),
+        start_date=pendulum.datetime(start.year, start.month, start.day, tz="UTC"),
+        end_date=(
+            pendulum.datetime(*campaign.valid_to.timetuple()[:3], 23, 59, tz="UTC")
+            if campaign.valid_to
+            else None
+        ),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=timedelta(minutes=55),
+        tags=["offerlake", "lake", "campaign", campaign.topic or "no topic"],
+        doc_md=(
+            f"### Campaign `{campaign.name}`\n{campaign.title}\n\n"
+            f"From `{campaign.file}` (line {campaign.pos.line}): priority {campaign.priority}, "
+            f"holdout {campaign.holdout:.0%}, variants "
+            f"{', '.join(v.name for v in campaign.variants)}. Matches the campaign over "
+            "`lake/analytics/customer_360` and writes its rows of "
+            "`lake/analytics/deliverable_offers` for the run's date (`offerlake dsl explain` "
+            "shows why a customer gets it or not)."
+        ),
+    ) as dag:
+
+        @task(
+            task_id="match",
+            retries=2,
+            retry_delay=timedelta(minutes=5),
+            execution_timeout=timedelta(minutes=45),
+            outlets=[OFFERS],
+        )
+        def match(ds: str | None = None, name: str = campaign.name) -> dict[str, int]:
+            """Evaluate the campaign over every customer; preferences, caps and holdout."""
+            from jobs.pipeline import run_campaign_task
+
+            return run_campaign_task(name, ds)
+
+        match()
+    return dag
+
+
+class CheckerErrors(DAG):
+    """Not a DAG: bagging it raises the checker's messages, which Airflow shows as this file's
+    import error without dropping the valid campaigns' DAGs."""
+
+    def validate(self):
+        raise DslError(self.diagnostics)
+
+
+_program = load_program(campaign_files(conf_dir()), Vocabulary.load(conf_dir()))
+for _campaign in _program.valid():
+    globals()[f"campaign_{_campaign.name}"] = campaign_dag(_campaign)
+if _program.diagnostics:
+    campaign_checker_errors = CheckerErrors(
+        dag_id="campaign_checker_errors", schedule=None, start_date=pendulum.datetime(2026, 1, 1)
+    )
+    campaign_checker_errors.diagnostics = _program.diagnostics

@@ -1,0 +1,1 @@
+"""Matching: campaigns (conf/campaigns/*.offer) x customer_360 -> deliverable_offers."""
