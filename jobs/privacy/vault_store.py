@@ -120,12 +120,26 @@ class DeltaVaultStore:
         vacuum(self.spark, [self.path(n) for n in names if self.exists(n)])
 
 
+# VACUUM lists a table's files with this many tasks; Spark's default (10,000) cost a minute per
+# small table on 2 cores (measured 68.5 s against 5 s with the cluster's parallelism)
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+
+
 def vacuum(spark: SparkSession, paths: Sequence[str]) -> None:
-    check = "spark.databricks.delta.retentionDurationCheck.enabled"
-    before = spark.conf.get(check, "true")
-    spark.conf.set(check, "false")
+    """VACUUM with no retention: only the files of the tables' current versions stay."""
+    settings = {
+        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        LISTING_PARALLELISM: str(spark.sparkContext.defaultParallelism),
+    }
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
     try:
         for path in paths:
             DeltaTable.forPath(spark, path).vacuum(0)
     finally:
-        spark.conf.set(check, before)
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
