@@ -19,8 +19,9 @@ def offerlake_pipeline():
     """
     ### offerlake pipeline
     Runs every built stage of `offerlake pipeline` for the run's logical date: ingest, privacy
-    gate, customer 360, geofencing, matching, delivery and effectiveness. Stages not built yet
-    are reported in the task log. The lake root comes from `conf/lake.yaml` (or `OFFERLAKE_LAKE`).
+    gate, customer 360, geofencing, matching, handoff, delivery and effectiveness. Stages not
+    built yet are reported in the task log. The lake root comes from `conf/lake.yaml` (or
+    `OFFERLAKE_LAKE`).
     """
 
     @task

@@ -65,6 +65,12 @@ STAGES: tuple[Stage, ...] = (
         "campaigns (.offer) x customer_360 -> deliverable_offers",
         "jobs.match.run.run",
     ),
+    Stage(
+        "handoff",
+        Side.LAKE,
+        "D's deliverable offers (no holdouts) -> lake/handoff/<run>: Parquet + manifest",
+        "jobs.delivery.handoff.run",
+    ),
     Stage("deliver", Side.ONPREM, "handoff -> de-tokenize just in time -> send, audit"),
     Stage("effectiveness", Side.LAKE, "notifications x card transactions -> kpis, report"),
 )

@@ -77,6 +77,11 @@ CANDIDATE_COLUMNS = [
 ]
 
 
+def run_id_of(day: date) -> str:
+    """The run id of D's offers (one per date: a re-run replaces D's rows)."""
+    return f"match-{day.isoformat()}"
+
+
 def _exists(ctx: RunContext, ref: str) -> bool:
     return delta_io.is_delta(ctx.spark, ctx.path(ref))
 
@@ -178,7 +183,7 @@ def match(
     still = screened.where(F.col("outcome").isNull())
     decided = arbitrate.arbitrate(still, per_customer, prior_rows, day, policy)
     dropped = screened.where(F.col("outcome").isNotNull()).withColumn("holdout", F.lit(False))
-    run_id = f"match-{day.isoformat()}"
+    run_id = run_id_of(day)
     return decided.unionByName(dropped, allowMissingColumns=True).select(
         "*", F.lit(day).alias("run_date"), F.lit(run_id).alias("run_id")
     )

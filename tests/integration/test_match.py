@@ -12,6 +12,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from jobs.cli import main
+from jobs.delivery import manifest
+from jobs.delivery.handoff import SCHEMA
 from tests.integration.conftest import SMALL_BANK, copy_lake
 
 DAY = SMALL_BANK.delivery_date  # 2026-01-20, a Tuesday
@@ -286,3 +288,15 @@ def test_dsl_explain_shows_each_rule_with_the_customers_values(matched, capsys):
     out = capsys.readouterr().out
     assert "tenure_days >= 0" in out and "tenure_days =" in out and "would be chosen" in out
     assert main([*args, "nope", "--token", tokens[0], "--date", str(DAY)]) == 1
+
+
+def test_the_handoff_carries_the_days_offers_without_holdouts(matched):
+    lake, _, _ = matched
+    result = lake.run("handoff", DAY)[f"handoff/match-{DAY}"]
+    folder = lake.root / "lake" / "handoff" / f"match-{DAY}"
+    assert manifest.verify(str(folder)).rows == result.rows_written
+    offers = _offers(lake)
+    expected = offers.where(~F.col("holdout")).select(*SCHEMA.fieldNames())
+    handed = lake.spark.read.parquet(str(folder))
+    assert_df_equality(handed, expected, ignore_row_order=True, ignore_nullable=True)
+    assert result.rows_withheld == offers.where(F.col("holdout")).count()
