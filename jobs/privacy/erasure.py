@@ -5,9 +5,10 @@
    (their accounts, cards, card-feed user, devices, web visitor ids), except values another
    customer shares;
 2. delete every row holding one of those values: raw by clear value, stage by token (stage
-   tables without a raw twin, such as contact_reachability, and analytics and handoff tables
-   by token in any text column), quarantine by the customer's identifying text; then VACUUM
-   the tables that lost rows so no old file still has them;
+   tables without a raw twin, such as contact_reachability, and analytics tables by token in
+   any text column), quarantine by the customer's identifying text; then VACUUM the tables
+   that lost rows so no old file still has them; handoff runs holding a token are rewritten
+   without its rows, with a new manifest;
 3. crypto-shred: destroy the data keys of the personal tokens and delete their encrypted
    contacts, blank every erased token's encrypted value (and vacuum the vault's history);
 4. keep an erasure record per token (token, kind, time, tables, rows) with no personal data.
@@ -27,6 +28,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
+from jobs.delivery import handoff
 from jobs.privacy.gate import raw_tables, tokenized_columns
 from jobs.privacy.policy import PrivacyPolicy
 from jobs.privacy.spark_crypto import normalized
@@ -130,12 +132,28 @@ def _identifying_text(policy: PrivacyPolicy, name: str, rows: DataFrame) -> set[
     return {r.v for r in values.collect()}
 
 
-def _lake_tables(ctx: RunContext) -> list[str]:
-    """Delta tables of the lake zones built from stage (analytics, handoff), as refs."""
-    refs = []
-    for zone in (Zone.ANALYTICS, Zone.HANDOFF):
-        refs += [f"{zone.value}/{n}" for n in delta_io.list_tables(ctx.spark, ctx.zone_path(zone))]
-    return refs
+def _holding(df: DataFrame, tokens: list[str]) -> Column | None:
+    """True for a row with one of the tokens in any text column."""
+    text = [f.name for f in df.schema if isinstance(f.dataType, StringType)]
+    return _any([F.coalesce(F.col(c).isin(*tokens), F.lit(False)) for c in text])
+
+
+def _erase_handoffs(ctx: RunContext, tokens: list[str]) -> dict[str, int]:
+    """Rewrite each handoff run (Parquet + manifest) that holds the tokens without those rows,
+    with a new manifest; the old files are deleted, not kept as versions."""
+    root = ctx.zone_path(Zone.HANDOFF)
+    deleted = {}
+    for run in delta_io.list_folders(ctx.spark, root):
+        try:
+            rows = ctx.spark.read.parquet(f"{root}/{run}")
+        except AnalysisException:  # an empty folder (a crashed export) holds nothing
+            continue
+        condition = _holding(rows, tokens)
+        hits = rows.where(condition).count() if condition is not None else 0
+        if hits:
+            handoff.export(ctx, rows.where(~condition), run)
+            deleted[f"handoff/{run}"] = hits
+    return deleted
 
 
 def erase_client(ctx: RunContext, policy: PrivacyPolicy, client_id: str) -> Erasure:
@@ -165,10 +183,10 @@ def erase_client(ctx: RunContext, policy: PrivacyPolicy, client_id: str) -> Eras
             stage = _stage_condition(policy, name, raw, tokens)
             deleted[f"stage/{name}"] = _delete(ctx, f"stage/{name}", stage, touched)
     derived = [f"stage/{n}" for n in sorted(stage_tables - set(raws))]  # contact_reachability
-    for ref in derived + _lake_tables(ctx):
-        text = [f.name for f in ctx.read(ref).schema if isinstance(f.dataType, StringType)]
-        condition = _any([F.col(c).isin(*all_tokens) for c in text])
-        deleted[ref] = _delete(ctx, ref, condition, touched)
+    analytics = delta_io.list_tables(ctx.spark, ctx.zone_path(Zone.ANALYTICS))
+    for ref in derived + [f"analytics/{n}" for n in analytics]:
+        deleted[ref] = _delete(ctx, ref, _holding(ctx.read(ref), all_tokens), touched)
+    deleted |= _erase_handoffs(ctx, all_tokens)
     quarantine = ctx.zone_path(Zone.QUARANTINE)
     for name in delta_io.list_tables(ctx.spark, quarantine) if identifying else []:
         matches = [F.col("original").contains(v) for v in sorted(identifying)]

@@ -9,6 +9,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from jobs.delivery import handoff, manifest
 from jobs.errors import ZoneAccessError
 from jobs.privacy.keys import VaultKeyError
 from jobs.privacy.policy import PolicyError, load_policy
@@ -262,6 +263,10 @@ def test_erasure_forgets_the_customer_everywhere_and_for_good(gated, tmp_path):
     card_user_tokens = [vault.token_of(u, "card_user") for u in card_user_values]
     # an analytics table holding both customers' tokens, a quarantined row with the e-mail
     _append(lake, "analytics/scores", [(token, 1.0), (other_token, 2.0)])
+    offers = [(token, "car_loan"), (other_token, "car_loan"), (other_token, "savers")]
+    frame = lake.spark.createDataFrame(offers, "client_id string, campaign string")
+    handoff.export(lake.context(), frame, "match-2026-01-20")
+    handed = lake.root / "lake/handoff/match-2026-01-20"
     quarantined = [
         ("crm.jsonl", "line 9", f'{{"email": "{client.email}"}}', "utf-8", "wrong_type", "x"),
         ("crm.jsonl", "line 10", f'{{"email": "{other.email}"}}', "utf-8", "wrong_type", "x"),
@@ -285,6 +290,8 @@ def test_erasure_forgets_the_customer_everywhere_and_for_good(gated, tmp_path):
     ):
         assert lake.table(ref).where(F.col(column) == value).count() == 0, ref
     assert lake.table("analytics/scores").where(F.col("_1") == other_token).count() == 1
+    assert manifest.verify(str(handed)).rows == 2  # rewritten, with a new manifest
+    assert {r.client_id for r in lake.spark.read.parquet(str(handed)).collect()} == {other_token}
     emails = [r.original for r in lake.table("quarantine/crm_clients").collect()]
     assert not any(client.email in e for e in emails) and any(other.email in e for e in emails)
     key = lake.table("vault/data_keys").where(F.col("owner") == token).first()
@@ -302,6 +309,7 @@ def test_erasure_forgets_the_customer_everywhere_and_for_good(gated, tmp_path):
     assert old.where((F.col("owner") == token) & F.col("wrapped").isNotNull()).count() == 0
     record = lake.table("vault/erasures").where(F.col("token") == token).first()
     assert "raw/crm_clients 1" in record.tables and "analytics/scores 1" in record.tables
+    assert "handoff/match-2026-01-20 1" in record.tables
     assert client.email not in str(record) and client.last_name not in str(record)
     linked = lake.table("vault/erasures").where(F.col("tables") == f"with {token}")
     assert linked.count() >= len(own) + len(card_user_tokens)
