@@ -12,6 +12,7 @@ import difflib
 from dataclasses import dataclass, replace
 from datetime import date
 
+from dsl import templates
 from dsl.ast import Binary, Campaign, Expr, Literal, Member, Missing, Name, Pos, Unary, Variant
 from dsl.errors import Diagnostic
 from dsl.parser import TOO_DEEP
@@ -197,15 +198,42 @@ def _variants(c: Campaign, vocabulary: Vocabulary, types: _Types, out: list[Diag
                 )
             elif channel in channels:
                 out.append(Diagnostic(pos, f"channel {channel} given twice"))
-            elif f"{c.name}/{v.name}.{channel}" not in vocabulary.templates:
-                out.append(
-                    Diagnostic(
-                        pos,
-                        f"no template for variant {v.name} by {channel}",
-                        f"add conf/templates/{c.name}/{v.name}.{channel}.j2",
-                    )
-                )
+            else:
+                _template(c, v, pos, channel, params, vocabulary, out)
             channels.add(channel)
+
+
+def _template(
+    c: Campaign,
+    v: Variant,
+    pos: Pos,
+    channel: str,
+    params: set[str],
+    vocabulary: Vocabulary,
+    out: list[Diagnostic],
+) -> None:
+    """The variant's template for the channel exists, parses, and uses only the variant's
+    parameters and the standard message variables."""
+    name = templates.name_of(c.name, v.name, channel)
+    used = vocabulary.templates.get(name)
+    where = f"conf/templates/{name}.j2"
+    if used is None:
+        out.append(
+            Diagnostic(pos, f"no template for variant {v.name} by {channel}", f"add {where}")
+        )
+    elif isinstance(used, str):
+        out.append(Diagnostic(pos, f"template {where} does not parse: {used}"))
+    else:
+        known = params | templates.STANDARD
+        for variable in sorted(used - known):
+            out.append(
+                Diagnostic(
+                    pos,
+                    f"template {where} uses {variable}, which variant {v.name} does not give",
+                    _suggest(variable, known)
+                    or f"give it in the offer line, or use one of {', '.join(sorted(known))}",
+                )
+            )
 
 
 def _campaign(c: Campaign, vocabulary: Vocabulary, out: list[Diagnostic]) -> None:

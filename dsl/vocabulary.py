@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dsl import templates
 from jobs.geofence.allies import AlliesConfig
 from jobs.geofence.settings import GeofenceSettings
 from jobs.ingest.sources import load_feed
@@ -52,7 +53,8 @@ class Vocabulary:
     descriptions: dict[str, str]
     categories: frozenset[str]
     topics: frozenset[str]
-    templates: frozenset[str]  # "campaign/variant.channel"
+    # "campaign/variant.channel" -> the variables its template uses, or its syntax error
+    templates: dict[str, frozenset[str] | str]
 
     @classmethod
     def load(cls, conf_dir: Path) -> Vocabulary:
@@ -69,14 +71,12 @@ class Vocabulary:
         categories = set(GeofenceSettings.load(conf_dir).categories)
         categories |= set(allies.category_offers) | {a.category for a in allies.allies}
         topics = ContactPolicy.load(conf_dir).topics
-        templates = conf_dir / "templates"
-        found = [p.relative_to(templates) for p in templates.glob("*/*.j2")]
         return cls(
             columns,
             descriptions,
             frozenset(categories),
             frozenset(topics),
-            frozenset(str(p.with_suffix("")) for p in found),
+            templates.scan(conf_dir / "templates"),
         )
 
 

@@ -11,6 +11,7 @@ from dsl.checker import check
 from dsl.errors import DslError
 from dsl.parser import parse
 from dsl.program import load_program
+from dsl.templates import scan as scan_templates
 from dsl.vocabulary import Vocabulary
 
 VOCABULARY = Vocabulary(
@@ -28,9 +29,10 @@ VOCABULARY = Vocabulary(
     descriptions={},
     categories=frozenset({"cafe", "fuel"}),
     topics=frozenset({"loans", "retail"}),
-    templates=frozenset(
+    templates=dict.fromkeys(
         {"car_loan/prime.push", "car_loan/prime.email", "car_loan/standard.sms", "vip/main.email"}
-        | {"x/main.push", "x/a.push", "x/b.push", "x/c.push", "x/d.push"}
+        | {"x/main.push", "x/a.push", "x/b.push", "x/c.push", "x/d.push"},
+        frozenset(),
     ),
 )
 
@@ -272,7 +274,7 @@ def test_unreachable_and_duplicate_variants():
 
 
 def test_channels_templates_topics_categories():
-    vocabulary = Vocabulary(**{**VOCABULARY.__dict__, "templates": frozenset({"x/main.push"})})
+    vocabulary = Vocabulary(**{**VOCABULARY.__dict__, "templates": {"x/main.push": frozenset()}})
     found = errors(
         one(
             'topic loan\n trigger geofence category "cafes"',
@@ -288,6 +290,28 @@ def test_channels_templates_topics_categories():
         "t.offer:5:50: error: no template for variant main by email; "
         "add conf/templates/x/main.email.j2",
     ]
+
+
+def test_templates_use_only_the_variants_parameters_and_the_message_variables(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "main.push.j2").write_text("{{ first_name }}: {{ rate }} for {{ tenor }}")
+    (tmp_path / "x" / "main.sms.j2").write_text("{% if rate %}{{ rate }")
+    vocabulary = Vocabulary(**{**VOCABULARY.__dict__, "templates": scan_templates(tmp_path)})
+    found = errors(
+        one(
+            "", "variant main otherwise offer rate 8.5 percent, tenure 60 months channels push, sms"
+        ),
+        vocabulary,
+    )
+    assert len(found) == 2
+    assert found[0].startswith(
+        "t.offer:4:74: error: template conf/templates/x/main.push.j2 uses tenor, "
+        "which variant main does not give; did you mean tenure?"
+    )
+    assert found[1].startswith(
+        "t.offer:4:80: error: template conf/templates/x/main.sms.j2 does not"
+    )
+    assert "main.sms.j2:1:" in found[1]
 
 
 def test_campaign_level_problems():
@@ -307,7 +331,10 @@ def test_follow_ups_resolve_and_do_not_cycle():
         "  follow up with d after accept within 0 days\n"
     )
     vocabulary = Vocabulary(
-        **{**VOCABULARY.__dict__, "templates": frozenset(f"{c}/m.push" for c in "abc")}
+        **{
+            **VOCABULARY.__dict__,
+            "templates": dict.fromkeys((f"{c}/m.push" for c in "abc"), frozenset()),
+        }
     )
     found = errors(programs, vocabulary)
     assert found == [
