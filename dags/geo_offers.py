@@ -3,7 +3,7 @@
 Same entry point as `offerlake run geofence`. Each hourly run recomputes the whole day so far
 (a re-run replaces the day's rows), so late pings are picked up by the next hour. The DAGs of
 geo-triggered campaigns (dags/campaigns.py) run on the `offerlake_geo_events` asset this task
-updates; the handoff joins when it is built (issue G).
+updates; the `delivery` DAG sends what they match.
 """
 
 from __future__ import annotations

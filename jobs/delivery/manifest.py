@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
@@ -114,3 +115,20 @@ def verify(folder: str) -> Manifest:
     if faults:
         raise HandoffError(f"{folder}: handoff refused: " + "; ".join(faults))
     return manifest
+
+
+def read_verified(folder: str) -> tuple[Manifest, pa.Table | None]:
+    """The verified manifest and the handoff's rows, parsed from the very bytes whose SHA-256
+    matched (a file swapped between the check and the read is refused, not read)."""
+    manifest = verify(folder)
+    fs, root = filesystem(folder)
+    tables = []
+    for name in sorted(manifest.files):
+        with fs.open_input_stream(f"{root}/{name}") as stream:
+            data = stream.read()
+        if hashlib.sha256(data).hexdigest() != manifest.files[name]["sha256"]:
+            raise HandoffError(f"{folder}: handoff refused: changed file {name} (while reading)")
+        tables.append(pq.read_table(pa.BufferReader(data)))
+    if not tables:
+        return manifest, None
+    return manifest, pa.concat_tables(tables)

@@ -15,7 +15,7 @@ import os
 import uuid
 from datetime import UTC, datetime
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.errors import OfferlakeError
@@ -295,6 +295,54 @@ class Vault:
         return contacts.groupBy(F.col("owner").alias("client_id")).agg(*flags)
 
     # -- reading back (on-prem, audited) ---------------------------------------------------------
+
+    def open_tokens(self, tokens: DataFrame) -> DataFrame:
+        """(token, value): the clear values of these tokens (column `token`), opened in Spark.
+
+        For bulk jobs on-prem (delivery). Erased tokens are left out. The caller audits first.
+        """
+        mapped = (
+            self.store.read("token_map")
+            .where(F.col("value_ct").isNotNull())
+            .join(tokens.select("token").distinct(), "token")
+        )
+        deks = self._data_keys(mapped.select(F.col("key_owner").alias("owner")))
+        return mapped.join(deks.withColumnRenamed("owner", "key_owner"), "key_owner").select(
+            "token",
+            sc.aes_gcm_open(F.col("value_ct"), F.col("dek"), F.col("token"))
+            .cast("string")
+            .alias("value"),
+        )
+
+    def open_contacts(self, wanted: DataFrame) -> DataFrame:
+        """(owner, field, value) for the wanted (owner, field) rows the vault holds, opened in
+        Spark. Erased owners (key destroyed) are left out. The caller audits first."""
+        contacts = self.store.read("contacts").join(
+            wanted.select("owner", "field").distinct(), ["owner", "field"]
+        )
+        deks = self._data_keys(contacts.select("owner"))
+        return contacts.join(deks, "owner").select(
+            "owner",
+            "field",
+            sc.aes_gcm_open(F.col("value_ct"), F.col("dek"), F.concat_ws("|", "owner", "field"))
+            .cast("string")
+            .alias("value"),
+        )
+
+    def audit_many(self, rows: DataFrame, action: str, purpose: Column) -> None:
+        """One audit row per row of `rows` (columns `token`, `detail`), in one append."""
+        self.store.append(
+            "audit",
+            rows.select(
+                F.current_timestamp().alias("at"),
+                F.lit(self.job).alias("job"),
+                F.lit(self.ctx.run_id).alias("run_id"),
+                F.lit(action).alias("action"),
+                "token",
+                "detail",
+                purpose.alias("purpose"),
+            ),
+        )
 
     def audit(self, action: str, token: str, detail: str, purpose: str) -> None:
         row = (_now(), self.job, self.ctx.run_id, action, token, detail, purpose)

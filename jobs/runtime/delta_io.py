@@ -83,12 +83,14 @@ def merge_delta(
     keys: Sequence[str],
     partition_by: Sequence[str] = (),
     changed: str | None = None,
+    update_matched: bool = True,
 ) -> None:
     """Upsert df into the Delta table at path on its natural keys (created on first use).
 
     Matched rows are updated, new rows inserted: re-running with the same input changes nothing.
     `changed` names a column (such as a row hash): matched rows are rewritten only when it
-    differs, so a re-run rewrites no files and keeps the rows' first lineage.
+    differs, so a re-run rewrites no files and keeps the rows' first lineage. With
+    `update_matched=False` a matched row keeps what it holds (first write wins).
     """
     if not keys:
         raise ValueError("merge_delta needs at least one key column")
@@ -98,14 +100,10 @@ def merge_delta(
         return
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     update = f"NOT (t.`{changed}` <=> s.`{changed}`)" if changed else None
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(df.alias("s"), condition)
-        .whenMatchedUpdateAll(condition=update)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+    if update_matched:
+        merge = merge.whenMatchedUpdateAll(condition=update)
+    merge.whenNotMatchedInsertAll().execute()
 
 
 def version(spark: SparkSession, path: str) -> int | None:

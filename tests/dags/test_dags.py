@@ -99,6 +99,16 @@ def test_geo_offers_runs_hourly_and_announces_geo_events(dagbag):
     assert dag.schedule == "@hourly"
 
 
+def test_delivery_hands_off_then_delivers_after_the_campaigns_write_offers(dagbag):
+    dag = dagbag.dags["delivery"]
+    assert dag.get_task("deliver").upstream_task_ids == {"handoff"}
+    assert {a.name for a in dag.get_task("deliver").outlets} == {"offerlake_notifications"}
+    assert "offerlake_deliverable_offers" in str(dag.timetable.asset_condition)
+    campaign = next(d for d in dagbag.dags.values() if "campaign" in d.tags)
+    outlets = {a.name for t in campaign.tasks for a in t.outlets}
+    assert "offerlake_deliverable_offers" in outlets
+
+
 def test_one_dag_per_campaign_on_its_schedule(dagbag):
     assert dagbag.dags["campaign_car_loan"].schedule == "0 7 * * *"
     assert dagbag.dags["campaign_travel_card"].schedule == "0 9 * * 1"  # weekly on monday
