@@ -14,7 +14,9 @@ from jobs.errors import ConfigError, OfferlakeError, StageFailedError
 from jobs.pipeline import STAGE_NAMES, STAGES, run_pipeline, run_stage
 from jobs.reconciliation import failures, reconciliation_table
 from jobs.runtime.config import LakeConfig
+from jobs.runtime.context import RunContext
 from jobs.runtime.landing import landing_inventory
+from jobs.runtime.zones import Side
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(width=None if sys.stdout.isatty() else 160)  # logs keep whole tables
@@ -88,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     public.add_argument("--date", type=_date, default=date.today(), help="delivery date")
 
     commands.add_parser("stages", help="list the pipeline's stages and which are built")
+
+    report = commands.add_parser(
+        "report",
+        help="write the self-contained HTML effectiveness report",
+        description="Effective rate by campaign and channel, lift with its interval, funnel, "
+        "trend by day and top allies, from lake/analytics (run `run effectiveness` first).",
+    )
+    report.add_argument("--date", type=_date, default=date.today(), help="as-of date")
+    report.add_argument(
+        "--out", type=Path, help="HTML file (default: <lake root>/reports/offerlake-<date>.html)"
+    )
 
     commands.add_parser(
         "leakscan",
@@ -212,6 +225,8 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
         table.add_row(s.name, s.side.value, status, s.summary)
     out.print(table)
     out.print(f"lake root: {config.lake_root}")
+    if "effectiveness" in result.results and "://" not in config.lake_root:
+        out.print(f"report: {_write_report(config, args.date, None)}")
     bad = [r for results in result.results.values() for r in failures(results)]
     if bad:
         raise StageFailedError(f"pipeline: {len(bad)} feeds/tables failed (see the tables above)")
@@ -220,6 +235,16 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
 
         out.print(result.leak_table)
         raise_on_hits(result.leak_hits)
+
+
+def _write_report(config: LakeConfig, day: date, target: Path | None) -> Path:
+    from jobs.effectiveness import report
+
+    if target is None:
+        if "://" in config.lake_root:
+            raise ConfigError("report: the lake is not a local folder; give --out FILE")
+        target = Path(config.lake_root) / "reports" / f"offerlake-{day.isoformat()}.html"
+    return report.write(RunContext(config, Side.LAKE, day), target)
 
 
 def _ingest_public(args: argparse.Namespace, config: LakeConfig) -> None:
@@ -371,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
             _pipeline(args, config)
         elif args.command == "ingest-public":
             _ingest_public(args, config)
+        elif args.command == "report":
+            out.print(f"report: {_write_report(config, args.date, args.out)}")
         elif args.command == "leakscan":
             _leakscan(config)
         elif args.command == "vault":

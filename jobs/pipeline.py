@@ -71,8 +71,18 @@ STAGES: tuple[Stage, ...] = (
         "D's deliverable offers (no holdouts) -> lake/handoff/<run>: Parquet + manifest",
         "jobs.delivery.handoff.run",
     ),
-    Stage("deliver", Side.ONPREM, "handoff -> de-tokenize just in time -> send, audit"),
-    Stage("effectiveness", Side.LAKE, "notifications x card transactions -> kpis, report"),
+    Stage(
+        "deliver",
+        Side.ONPREM,
+        "handoff -> verify, open contacts just in time, send exactly once, audit -> notifications",
+        "jobs.delivery.deliver.run",
+    ),
+    Stage(
+        "effectiveness",
+        Side.LAKE,
+        "notifications x card purchases, responses -> effective_notifications, kpis with lift",
+        "jobs.effectiveness.run.run",
+    ),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from jobs.cli import main
 from jobs.delivery import manifest
 from jobs.delivery.handoff import SCHEMA
+from jobs.privacy.commands import leakscan
 from tests.integration.conftest import SMALL_BANK, copy_lake
 
 DAY = SMALL_BANK.delivery_date  # 2026-01-20, a Tuesday
@@ -300,3 +301,32 @@ def test_the_handoff_carries_the_days_offers_without_holdouts(matched):
     handed = lake.spark.read.parquet(str(folder))
     assert_df_equality(handed, expected, ignore_row_order=True, ignore_nullable=True)
     assert result.rows_withheld == offers.where(F.col("holdout")).count()
+
+
+def test_delivery_sends_the_handoff_once_and_effectiveness_measures_it(matched):
+    lake, _, _ = matched
+    lake.run("handoff", DAY)
+    run = f"match-{DAY}"
+    handed = lake.spark.read.parquet(str(lake.root / "lake" / "handoff" / run)).count()
+    result = lake.run("deliver", DAY)[f"delivery/{run}"]
+    assert result.rows_read == handed > 0 and result.reconciled
+    statuses = dict(lake.table("analytics/notifications").groupBy("status").count().collect())
+    assert sum(statuses.values()) == handed and statuses.get("sent", 0) > 0
+    outbox = lake.root / "onprem" / "delivery" / "outbox" / f"{run}.jsonl"
+    assert len(outbox.read_text().splitlines()) == statuses["sent"]
+
+    lake.run("effectiveness", DAY)
+    kpis = (
+        lake.table("analytics/kpis")
+        .agg(F.sum("delivered").alias("delivered"), F.sum("holdouts").alias("holdouts"))
+        .first()
+    )
+    # as of D: the offers due by the end of D (quiet hours and preferred days move some later)
+    due = F.col("send_at") < F.lit(DAY + timedelta(days=1)).cast("timestamp")
+    holdouts = _offers(lake).where(F.col("holdout") & due).count()
+    sent = lake.table("analytics/notifications").where("status = 'sent'")
+    sent = sent.where(F.col("sent_at") < F.lit(DAY + timedelta(days=1)).cast("timestamp")).count()
+    assert (kpis.delivered, kpis.holdouts) == (sent, holdouts) and sent > 0
+
+    _, hits = leakscan(lake.config, lake.spark)
+    assert hits == [], "notifications, effectiveness and kpis hold tokens only"

@@ -1,0 +1,1 @@
+"""Effectiveness: which notifications led to a purchase or an acceptance, and KPIs with lift."""
