@@ -73,7 +73,9 @@ def conf(tmp_path_factory):
     ):
         (root / "templates" / campaign).mkdir(exist_ok=True)
         for channel in channels.split():
-            (root / "templates" / campaign / f"{variant}.{channel}.j2").write_text("{{ bonus }}")
+            (root / "templates" / campaign / f"{variant}.{channel}.j2").write_text(
+                "{{ first_name }}: {{ campaign }}"
+            )
     return root
 
 
