@@ -226,7 +226,12 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
     out.print(table)
     out.print(f"lake root: {config.lake_root}")
     if "effectiveness" in result.results and "://" not in config.lake_root:
-        out.print(f"report: {_write_report(config, args.date, None)}")
+        from jobs.effectiveness.report import ReportError
+
+        try:
+            out.print(f"report: {_write_report(config, args.date, None)}")
+        except ReportError as missing:  # nothing was sent yet: no kpis to report on
+            out.print(f"report: none ({missing})")
     bad = [r for results in result.results.values() for r in failures(results)]
     if bad:
         raise StageFailedError(f"pipeline: {len(bad)} feeds/tables failed (see the tables above)")

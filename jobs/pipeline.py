@@ -83,6 +83,11 @@ STAGES: tuple[Stage, ...] = (
         "notifications x card purchases, responses -> effective_notifications, kpis with lift",
         "jobs.effectiveness.run.run",
     ),
+    Stage(
+        "catalog",
+        Side.LAKE,
+        "stage + analytics tables -> Glue Data Catalog (Athena) and lake/catalog/trino.sql",
+    ),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
