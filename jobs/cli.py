@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("stage", choices=STAGE_NAMES)
     run.add_argument("--date", type=_date, default=date.today())
 
-    pipe = commands.add_parser("pipeline", help="run every built stage in order for a date")
+    pipe = commands.add_parser("pipeline", help="run every stage in order for a date")
     pipe.add_argument("--date", type=_date, default=date.today())
 
     public = commands.add_parser(
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         public.add_argument(f"--{name}", type=Path, metavar="DIR", help=what)
     public.add_argument("--date", type=_date, default=date.today(), help="delivery date")
 
-    commands.add_parser("stages", help="list the pipeline's stages and which are built")
+    commands.add_parser("stages", help="list the pipeline's stages in order")
 
     report = commands.add_parser(
         "report",
@@ -118,6 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--grep", help="only metrics whose name or description matches (regex)")
     describe = feature_commands.add_parser("describe", help="how one metric is computed")
     describe.add_argument("name")
+    query = commands.add_parser(
+        "query",
+        help="an analyst query over the lake's tables (DuckDB or Spark)",
+        description="Run a named query (effective_rate, segment_sizes, top_allies) or any SQL "
+        "over views named <zone>_<table> (e.g. analytics_kpis, stage_allies).",
+    )
+    query.add_argument("sql", help="a query name or SQL text")
+    query.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    react = commands.add_parser(
+        "simulate-reactions",
+        help="land the customers' reactions to D's delivered offers (demo: plants a lift)",
+        description="After `run deliver` for D: a share of the customers told about an ally buy "
+        "there by card within minutes, a share of the others accept; holdouts hear nothing. "
+        "Lands the purchases and responses as the next card_transactions / offer_responses "
+        "deliveries (on-prem landing), for the days they happen.",
+    )
+    react.add_argument("--date", type=_date, required=True, help="the delivery's date (D)")
+    react.add_argument("--buy-rate", type=float, help="share told of an ally who buy (0.4)")
+    react.add_argument("--accept-rate", type=float, help="share of the others who accept (0.25)")
+    react.add_argument("--seed", type=int, default=42)
     sim = commands.add_parser(
         "simulate-route",
         help="ride a customer through the city and print the offers that fire near stores",
@@ -217,11 +237,7 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
     for column in ("stage", "side", "status", "what it does"):
         table.add_column(column)
     for s in STAGES:
-        status = (
-            f"{sum(r.rows_written for r in result.results[s.name]):,} rows written"
-            if s.name in result.results
-            else "not built yet"
-        )
+        status = f"{sum(r.rows_written for r in result.results[s.name]):,} rows written"
         table.add_row(s.name, s.side.value, status, s.summary)
     out.print(table)
     out.print(f"lake root: {config.lake_root}")
@@ -235,11 +251,10 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
     bad = [r for results in result.results.values() for r in failures(results)]
     if bad:
         raise StageFailedError(f"pipeline: {len(bad)} feeds/tables failed (see the tables above)")
-    if result.leak_hits is not None:
-        from jobs.privacy.commands import raise_on_hits
+    from jobs.privacy.commands import raise_on_hits
 
-        out.print(result.leak_table)
-        raise_on_hits(result.leak_hits)
+    out.print(result.leak_table)
+    raise_on_hits(result.leak_hits)
 
 
 def _write_report(config: LakeConfig, day: date, target: Path | None) -> Path:
@@ -282,6 +297,53 @@ def _features(args: argparse.Namespace, config: LakeConfig) -> None:
         out.print(listing(catalog, args.grep))
     else:
         out.print(describe(catalog, args.name))
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+def _query(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.catalog.queries import QUERIES
+
+    sql = QUERIES.get(args.sql, args.sql)
+    if args.engine == "duckdb":
+        from jobs.catalog import duckdb_lake
+
+        result = duckdb_lake.connect(config).sql(sql)
+        columns, rows = result.columns, result.fetchall()
+    else:
+        from jobs.catalog.queries import spark_views
+        from jobs.runtime.context import RunContext
+        from jobs.runtime.zones import Side
+
+        frame = spark_views(RunContext(config, Side.LAKE, date.today())).sql(sql)
+        columns, rows = frame.columns, [tuple(r) for r in frame.collect()]
+    table = Table(title=args.sql if args.sql in QUERIES else "query")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    out.print(table)
+
+
+def _simulate_reactions(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.generate.reactions import simulate
+    from jobs.runtime.context import RunContext
+    from jobs.runtime.zones import Side
+
+    ctx = RunContext(config, Side.ONPREM, args.date)
+    rates = {"buy_rate": args.buy_rate, "accept_rate": args.accept_rate}
+    done = simulate(ctx, seed=args.seed, **{k: v for k, v in rates.items() if v is not None})
+    out.print(
+        f"{done.run_id}: of {done.sent:,} notifications sent, {done.purchases:,} bought at the "
+        f"ally, {done.acceptances:,} accepted, {done.unmatched:,} would have bought but hold no "
+        "card (or ally) the bank knows"
+    )
+    for path in done.files:
+        out.print(f"landed {path}")
 
 
 def _simulate_route(args: argparse.Namespace, config: LakeConfig) -> None:
@@ -411,13 +473,15 @@ def main(argv: list[str] | None = None) -> int:
             _dsl(args, config)
         elif args.command == "features":
             _features(args, config)
+        elif args.command == "query":
+            _query(args, config)
+        elif args.command == "simulate-reactions":
+            _simulate_reactions(args, config)
         elif args.command == "simulate-route":
             _simulate_route(args, config)
         elif args.command == "stages":
             for s in STAGES:
-                out.print(
-                    f"{s.name:<14} {s.side.value:<7} {'built' if s.built else 'not built yet'}"
-                )
+                out.print(f"{s.name:<14} {s.side.value:<7} {s.summary}")
         return 0
     except OfferlakeError as exc:
         if args.debug:

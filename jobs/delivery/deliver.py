@@ -53,6 +53,11 @@ def message_id(run_id: str, row) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def ledger_path(ctx: RunContext) -> str:
+    """The sent ledger (on-prem Delta table)."""
+    return str(Path(ctx.zone_path(Zone.DELIVERY)) / "ledger")
+
+
 def adapters(ctx: RunContext, settings: DeliverySettings, run_id: str) -> dict[str, object]:
     """channel -> adapter, each made once."""
     made: dict[str, object] = {}
@@ -179,7 +184,7 @@ def deliver(
         return [JobResult(f"delivery/{run_id}", 0, 0, feed="deliver", notes=("no handoff",))]
     _, table = manifest.read_verified(folder)
     onprem = Path(ctx.zone_path(Zone.DELIVERY))
-    ledger = Ledger(ctx.spark, str(onprem / "ledger"), onprem / "journal", run_id)
+    ledger = Ledger(ctx.spark, ledger_path(ctx), onprem / "journal", run_id)
     recovered = ledger.fold()
     if table is None or table.num_rows == 0:
         _notifications(ctx, ledger, run_id)

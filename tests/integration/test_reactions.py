@@ -1,0 +1,158 @@
+"""The synthetic customers' reactions to delivered offers: landed as the next card and response
+feeds, they close the loop, so effectiveness finds the planted lift."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, time, timedelta
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.delivery import handoff
+from jobs.generate.reactions import ReactionsError, simulate
+from jobs.match.run import run_id_of
+from jobs.privacy.policy import load_policy
+from jobs.privacy.vault import Vault
+from tests.integration.conftest import SMALL_BANK, copy_lake
+
+DAY = SMALL_BANK.delivery_date
+NEXT = DAY + timedelta(days=1)
+RUN = run_id_of(DAY)
+SEND = datetime.combine(DAY, time(9))
+PRIME = '{"rate": {"unit": "percent", "value": 0.085}, "tenure": {"unit": "months", "value": 60}}'
+CASHBACK = '{"cashback": {"unit": "percent", "value": 0.15}}'
+
+
+def _clients_with_cards_and_devices(lake) -> dict[str, tuple[int, int]]:
+    """Clear client id -> (TabFormer user, lowest card) of clients with pings, e-mail and a card."""
+    lake.spark.read.format("delta").load(
+        str(lake.root / "onprem/raw/payment_cards")
+    ).createOrReplaceTempView("payment_cards")
+    for name in ("cards", "dispositions"):
+        lake.spark.read.format("delta").load(
+            str(lake.root / "onprem/raw" / name)
+        ).createOrReplaceTempView(name)
+    query = load_policy(lake.config.conf_dir).linked["card_user"]
+    users = {str(r.client_id): r.value for r in lake.spark.sql(query).collect()}
+    lowest = {
+        r.user: r.card
+        for r in lake.table("raw/payment_cards")
+        .groupBy("user")
+        .agg(F.min("card_index").alias("card"))
+        .collect()
+    }
+    pinged = {
+        str(r.client_id)
+        for r in lake.table("raw/location_pings").select("client_id").distinct().collect()
+    }
+    mailed = {
+        str(r.client_id)
+        for r in lake.table("raw/crm_clients").where(F.col("email").isNotNull()).collect()
+    }
+    return {c: (u, lowest[u]) for c, u in sorted(users.items()) if c in pinged and c in mailed}
+
+
+@pytest.fixture(scope="module")
+def delivered(gated, tmp_path_factory):
+    """Three customers told on D (coffee at an ally by push, car loans by e-mail), one held out."""
+    lake = copy_lake(gated[0], tmp_path_factory.mktemp("reactions"))
+    clients = _clients_with_cards_and_devices(lake)
+    assert len(clients) >= 4, "the small bank has customers with cards, pings and e-mail"
+    chosen = list(clients)[:4]
+    ctx = lake.context(DAY)
+    vault = Vault.open(ctx, load_policy(ctx.config.conf_dir), job="test")
+    tokens = vault.tokens_of({"client": set(chosen)})["client"]
+    ally = lake.table("stage/allies").where(F.col("mcc").isNotNull()).orderBy("ally_id").first()
+
+    def offer(client, campaign, variant, channel, parameters, ally_id=None):
+        return (
+            RUN, tokens[client], campaign, variant, channel, parameters, SEND,
+            SEND + timedelta(days=7), "retail", ally_id,
+        )  # fmt: skip
+
+    rows = [
+        offer(chosen[0], "coffee_nearby", "main", "push", CASHBACK, ally.ally_id),
+        offer(chosen[1], "car_loan", "prime", "email", PRIME),
+        offer(chosen[2], "car_loan", "prime", "email", PRIME),
+    ]
+    handoff.export(ctx, lake.spark.createDataFrame(rows, handoff.SCHEMA), RUN)
+    offers = [(*r[:5], r[9], r[6], False) for r in rows] + [
+        (RUN, tokens[chosen[3]], "car_loan", "prime", "email", None, SEND, True)
+    ]
+    lake.spark.createDataFrame(
+        offers,
+        "run_id string, client_id string, campaign string, variant string, channel string, "
+        "ally_id string, send_at timestamp, holdout boolean",
+    ).write.format("delta").save(str(lake.root / "lake/analytics/deliverable_offers"))
+    sent = lake.run("deliver", DAY)[f"delivery/{RUN}"]
+    assert sent.rows_written == 3, sent.notes
+    return lake, chosen, {c: clients[c] for c in chosen}, tokens, ally
+
+
+def test_reactions_land_as_the_next_feeds_for_the_customers_told(delivered):
+    lake, chosen, cards, tokens, ally = delivered
+    done = simulate(lake.context(DAY), buy_rate=1.0, accept_rate=1.0, seed=7)
+    assert (done.sent, done.purchases, done.acceptances, done.unmatched) == (3, 1, 2, 0)
+
+    purchase_file = (
+        lake.root / f"onprem/landing/card_transactions/{DAY}/card_transaction.reactions-{RUN}.csv"
+    )
+    [row] = list(csv.DictReader(purchase_file.open()))
+    user, card = cards[chosen[0]]
+    assert (int(row["User"]), int(row["Card"])) == (user, card), "the customer's own card"
+    at = datetime(
+        int(row["Year"]), int(row["Month"]), int(row["Day"]), *map(int, row["Time"].split(":"))
+    )
+    assert SEND < at <= SEND + timedelta(minutes=14)
+    assert row["MCC"] == str(ally.mcc) and row["Merchant Name"] == (ally.merchant_name or ally.name)
+
+    events = []
+    for path in sorted(
+        (lake.root / "onprem/landing/offer_responses").glob(f"*/reactions-{RUN}.jsonl")
+    ):
+        events += [json.loads(line) for line in path.read_text().splitlines()]
+    accepted = {(e["client_id"], e["offer_id"]) for e in events if e["event"] == "accepted"}
+    assert accepted == {(int(chosen[1]), "car_loan"), (int(chosen[2]), "car_loan")}
+    assert int(chosen[3]) not in {e["client_id"] for e in events}, "the holdout heard nothing"
+
+    audit = lake.spark.read.format("delta").load(str(lake.root / "onprem/vault/audit"))
+    opened = audit.where(F.col("job") == "simulate-reactions").collect()
+    assert {r.token for r in opened} == {tokens[c] for c in chosen[:3]}
+    assert all(r.purpose == f"simulate reactions to {RUN}" for r in opened)
+
+    before = {p: p.read_bytes() for p in done.files}
+    again = simulate(lake.context(DAY), buy_rate=1.0, accept_rate=1.0, seed=7)
+    assert {p: p.read_bytes() for p in again.files} == before, "a re-run lands the same files"
+
+
+def test_the_loop_closes_effectiveness_finds_the_planted_lift(delivered):
+    lake, chosen, _cards, tokens, ally = delivered
+    simulate(lake.context(DAY), buy_rate=1.0, accept_rate=1.0, seed=7)
+    ingested = lake.ingest("card_transactions", "offer_responses", run_date=NEXT)
+    assert ingested["card_transactions"].rows_written == 1
+    assert ingested["offer_responses"].rows_written == 4
+    assert all(r.rows_quarantined == 0 for r in ingested.values())
+    lake.run("privacy", NEXT)
+    lake.run("effectiveness", NEXT)
+
+    effective = {
+        (r.client_id, r.campaign, r.matched_on)
+        for r in lake.table("analytics/effective_notifications").collect()
+    }
+    assert effective == {
+        (tokens[chosen[0]], "coffee_nearby", "merchant" if ally.merchant_name else "mcc"),
+        (tokens[chosen[1]], "car_loan", "accepted"),
+        (tokens[chosen[2]], "car_loan", "accepted"),
+    }
+    kpis = lake.table("analytics/kpis").where(F.col("campaign") == "car_loan").collect()
+    assert sum(r.effective for r in kpis) == 2 and sum(r.holdouts for r in kpis) == 1
+    assert sum(r.holdout_effective for r in kpis) == 0, "the holdout did not accept: lift > 0"
+
+
+def test_no_delivery_means_no_reactions(lake):
+    with pytest.raises(ReactionsError, match="nothing delivered yet"):
+        simulate(lake.context(DAY))
+    with pytest.raises(ReactionsError, match="buy rate 1.5 is not between 0 and 1"):
+        simulate(lake.context(DAY), buy_rate=1.5)
