@@ -18,9 +18,9 @@ from airflow.sdk import dag, task
 def offerlake_pipeline():
     """
     ### offerlake pipeline
-    Runs every built stage of `offerlake pipeline` for the run's logical date: ingest, privacy
-    gate, customer 360, geofencing, matching, handoff, delivery and effectiveness. Stages not
-    built yet are reported in the task log. The lake root comes from `conf/lake.yaml` (or
+    Runs every stage of `offerlake pipeline` for the run's logical date: ingest, privacy
+    gate, customer 360, geofencing, matching, handoff, delivery, effectiveness and catalog,
+    then the leak scan. The lake root comes from `conf/lake.yaml` (or
     `OFFERLAKE_LAKE`).
     """
 
@@ -40,7 +40,6 @@ def offerlake_pipeline():
             "written": {
                 stage: sum(r.rows_written for r in rs) for stage, rs in result.results.items()
             },
-            "not_built": list(result.not_built),
         }
 
     run_pipeline()

@@ -19,11 +19,5 @@ class ZoneAccessError(OfferlakeError):
     """A job touched a zone its side of the trust boundary may not touch."""
 
 
-class StageNotBuiltError(OfferlakeError):
-    """A pipeline stage that a later issue builds."""
-
-    exit_code = 2
-
-
 class StageFailedError(OfferlakeError):
     """A stage ran but part of it failed (a feed, a table); its report says which."""

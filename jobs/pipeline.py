@@ -1,4 +1,4 @@
-"""The pipeline's stages in order, which are built, and running them for one date."""
+"""The pipeline's stages in order, and running them for one date."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from jobs.errors import StageFailedError, StageNotBuiltError
+from jobs.errors import StageFailedError
 from jobs.reconciliation import failures
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import JobResult, RunContext
@@ -21,15 +21,9 @@ class Stage:
     name: str
     side: Side
     summary: str
-    module: str | None = None  # "jobs.ingest.run" style entry point; None until built
-
-    @property
-    def built(self) -> bool:
-        return self.module is not None
+    module: str  # "jobs.ingest.run.run": the stage's entry point
 
     def entry_point(self) -> Callable[[RunContext], list[JobResult]]:
-        if self.module is None:
-            raise StageNotBuiltError(f"stage {self.name} is not built yet")
         module_name, _, func = self.module.rpartition(".")
         return getattr(importlib.import_module(module_name), func)
 
@@ -87,6 +81,7 @@ STAGES: tuple[Stage, ...] = (
         "catalog",
         Side.LAKE,
         "stage + analytics tables -> Glue Data Catalog (Athena) and lake/catalog/trino.sql",
+        "jobs.catalog.run.run",
     ),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
@@ -108,30 +103,20 @@ def run_stage(
 @dataclass(frozen=True)
 class PipelineRun:
     results: dict[str, list[JobResult]]
-    not_built: tuple[str, ...]
-    leak_table: object = None  # rich Table of the closing leak scan
-    leak_hits: list | None = None  # None when no stage wrote to the lake
+    leak_table: object  # rich Table of the closing leak scan
+    leak_hits: list
 
 
 def run_pipeline(config: LakeConfig, run_date: date) -> PipelineRun:
-    """Run every built stage in order for one date; report the stages not built yet."""
-    results: dict[str, list[JobResult]] = {}
-    spark = None
-    for s in STAGES:
-        if not s.built:
-            continue
-        if spark is None:
-            from jobs.runtime.spark import build_spark
-
-            spark = build_spark(config)
-        results[s.name] = run_stage(s.name, config, run_date, spark)
-    not_built = tuple(s.name for s in STAGES if not s.built)
-    if "privacy" not in results:
-        return PipelineRun(results, not_built)
+    """Run every stage in order for one date, in one Spark session."""
     from jobs.privacy.commands import leakscan
+    from jobs.runtime.spark import build_spark
+
+    spark = build_spark(config)
+    results = {s.name: run_stage(s.name, config, run_date, spark) for s in STAGES}
 
     table, hits = leakscan(config, spark)  # the release gate: zero hits
-    return PipelineRun(results, not_built, table, hits)
+    return PipelineRun(results, table, hits)
 
 
 def run_dag_task(name: str, ds: str) -> dict[str, int]:

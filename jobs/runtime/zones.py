@@ -25,13 +25,14 @@ class Zone(StrEnum):
     STAGE = "stage"
     ANALYTICS = "analytics"
     HANDOFF = "handoff"
+    CATALOG = "catalog"  # DDL for analysts' engines (lake/catalog/trino.sql)
 
     @property
     def side(self) -> Side:
         return Side.LAKE if self in _LAKE_ZONES else Side.ONPREM
 
 
-_LAKE_ZONES = {Zone.STAGE, Zone.ANALYTICS, Zone.HANDOFF}
+_LAKE_ZONES = {Zone.STAGE, Zone.ANALYTICS, Zone.HANDOFF, Zone.CATALOG}
 
 # On-prem jobs may read the lake (the handoff comes back through it); the lake never sees on-prem.
 ALLOWED_ZONES: dict[Side, frozenset[Zone]] = {

@@ -10,6 +10,8 @@ from datetime import datetime, time, timedelta
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.catalog import duckdb_lake
+from jobs.catalog.queries import QUERIES, spark_views
 from jobs.delivery import handoff
 from jobs.generate.reactions import ReactionsError, simulate
 from jobs.match.run import run_id_of
@@ -55,9 +57,9 @@ def _clients_with_cards_and_devices(lake) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def delivered(gated, tmp_path_factory):
+def delivered(modelled, tmp_path_factory):
     """Three customers told on D (coffee at an ally by push, car loans by e-mail), one held out."""
-    lake = copy_lake(gated[0], tmp_path_factory.mktemp("reactions"))
+    lake = copy_lake(modelled[0], tmp_path_factory.mktemp("reactions"))
     clients = _clients_with_cards_and_devices(lake)
     assert len(clients) >= 4, "the small bank has customers with cards, pings and e-mail"
     chosen = list(clients)[:4]
@@ -127,16 +129,22 @@ def test_reactions_land_as_the_next_feeds_for_the_customers_told(delivered):
     assert {p: p.read_bytes() for p in again.files} == before, "a re-run lands the same files"
 
 
-def test_the_loop_closes_effectiveness_finds_the_planted_lift(delivered):
-    lake, chosen, _cards, tokens, ally = delivered
+@pytest.fixture(scope="module")
+def measured(delivered):
+    """The reactions landed, then the next day's ingest, privacy gate and effectiveness."""
+    lake = delivered[0]
     simulate(lake.context(DAY), buy_rate=1.0, accept_rate=1.0, seed=7)
     ingested = lake.ingest("card_transactions", "offer_responses", run_date=NEXT)
+    lake.run("privacy", NEXT)
+    lake.run("effectiveness", NEXT)
+    return delivered, ingested
+
+
+def test_the_loop_closes_effectiveness_finds_the_planted_lift(measured):
+    (lake, chosen, _cards, tokens, ally), ingested = measured
     assert ingested["card_transactions"].rows_written == 1
     assert ingested["offer_responses"].rows_written == 4
     assert all(r.rows_quarantined == 0 for r in ingested.values())
-    lake.run("privacy", NEXT)
-    lake.run("effectiveness", NEXT)
-
     effective = {
         (r.client_id, r.campaign, r.matched_on)
         for r in lake.table("analytics/effective_notifications").collect()
@@ -149,6 +157,19 @@ def test_the_loop_closes_effectiveness_finds_the_planted_lift(delivered):
     kpis = lake.table("analytics/kpis").where(F.col("campaign") == "car_loan").collect()
     assert sum(r.effective for r in kpis) == 2 and sum(r.holdouts for r in kpis) == 1
     assert sum(r.holdout_effective for r in kpis) == 0, "the holdout did not accept: lift > 0"
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
+def test_duckdb_answers_the_analysts_queries_as_spark_does(measured, query):
+    """DuckDB (delta extension) and Spark read the same Delta tables and agree."""
+    lake = measured[0][0]
+    spark = spark_views(lake.context(NEXT))
+    expected = [tuple(r) for r in spark.sql(QUERIES[query]).collect()]
+    got = duckdb_lake.connect(lake.config).sql(QUERIES[query]).fetchall()
+    assert expected, f"{query}: the lake holds rows to query"
+    assert [tuple(pytest.approx(v) if isinstance(v, float) else v for v in r) for r in got] == (
+        expected
+    )
 
 
 def test_no_delivery_means_no_reactions(lake):

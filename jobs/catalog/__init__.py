@@ -1,0 +1,1 @@
+"""Stage `catalog`: the lake's tables registered for analysts (Glue/Athena, Trino)."""

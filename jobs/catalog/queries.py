@@ -1,0 +1,51 @@
+"""Analysts' queries over the lake, in SQL that Spark and DuckDB both run unchanged.
+
+Tables are views named `<zone>_<table>` (e.g. `analytics_kpis`, `stage_allies`): Spark makes
+them from the Delta tables (`spark_views`), DuckDB from its delta extension
+(jobs/catalog/duckdb_lake.py).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from jobs.catalog.tables import ZONES
+from jobs.runtime import delta_io
+from jobs.runtime.context import RunContext
+
+QUERIES = {
+    "effective_rate": """
+        SELECT campaign,
+               SUM(delivered) AS delivered,
+               SUM(effective) AS effective,
+               CAST(SUM(effective) AS DOUBLE) / NULLIF(SUM(delivered), 0) AS effective_rate
+        FROM analytics_kpis
+        GROUP BY campaign
+        ORDER BY campaign""",
+    "segment_sizes": """
+        SELECT rule_segment AS segment, COUNT(*) AS customers, ROUND(AVG(clv), 2) AS clv_avg
+        FROM analytics_segments
+        GROUP BY rule_segment
+        ORDER BY customers DESC, segment""",
+    "top_allies": """
+        SELECT e.ally_id, a.name, a.category, COUNT(*) AS effective,
+               ROUND(SUM(e.amount), 2) AS amount
+        FROM analytics_effective_notifications e
+        JOIN stage_allies a ON a.ally_id = e.ally_id
+        GROUP BY e.ally_id, a.name, a.category
+        ORDER BY effective DESC, e.ally_id
+        LIMIT 10""",
+}
+
+
+def view_name(zone: str, table: str) -> str:
+    return f"{zone}_{table}"
+
+
+def spark_views(ctx: RunContext) -> SparkSession:
+    """Every stage and analytics table as a temporary view of ctx's Spark session."""
+    for zone in ZONES:
+        root = ctx.zone_path(zone)
+        for name in delta_io.list_tables(ctx.spark, root):
+            ctx.read(f"{zone.value}/{name}").createOrReplaceTempView(view_name(zone.value, name))
+    return ctx.spark

@@ -1,0 +1,52 @@
+"""conf/catalog.yaml: when to register in Glue and where, Trino's catalog and schemas.
+Validated with pydantic; errors name the file and the entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobs.errors import ConfigError
+
+Zone = Literal["stage", "analytics"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Glue(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    when: Literal["s3", "always", "never"] = Field(default="s3", alias="register")
+    region: str = "eu-central-1"
+    databases: dict[Zone, str]
+
+
+class Trino(_Strict):
+    catalog: str = "delta"
+    schemas: dict[Zone, str]
+
+
+class CatalogSettings(_Strict):
+    glue: Glue
+    trino: Trino
+
+    def registers_in_glue(self, lake_root: str) -> bool:
+        if self.glue.when == "s3":
+            return lake_root.startswith(("s3a://", "s3://"))
+        return self.glue.when == "always"
+
+
+def load(conf_dir: Path) -> CatalogSettings:
+    path = Path(conf_dir) / "catalog.yaml"
+    try:
+        return CatalogSettings(**(yaml.safe_load(path.read_text()) or {}))
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
