@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 from markupsafe import Markup  # noqa: E402
@@ -106,6 +107,11 @@ def trend_by_day(rows: list) -> Markup:
         _empty(ax, "days")
     ax.set_ylabel("effective rate (%)")
     ax.legend(frameon=False, fontsize=8)
+    ax.xaxis.set_major_locator(mdates.DayLocator())  # one tick per day, never hours
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    if len({r.day for r in rows}) == 1:
+        day = mdates.date2num(rows[0].day)
+        ax.set_xlim(day - 1, day + 1)
     fig.autofmt_xdate()
     return _svg(fig)
 

@@ -111,7 +111,7 @@ def _purchases(ctx: RunContext, buyers: DataFrame, seed: int) -> list[dict]:
     )
     cards = _card_users(ctx).withColumnRenamed("client_id", "client")
     minutes = F.lit(1) + F.floor(_draw(seed, "minutes") * 14).cast("int")
-    cents = F.lit(300) + F.floor(_draw(seed, "cents") * 1200).cast("int")
+    cents = F.lit(15_000) + F.floor(_draw(seed, "cents") * 45_000).cast("int")  # 150-600 CZK
     ts = F.date_trunc("minute", "send_at") + F.make_interval(mins=minutes)
     rows = (
         buyers.join(allies, "ally_id")

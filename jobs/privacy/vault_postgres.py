@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs.errors import ConfigError
-from jobs.privacy.vault_store import NOW, SCHEMAS, Match, columns_of
+from jobs.privacy.vault_store import APPEND_ONLY, NOW, SCHEMAS, Match, columns_of
 
 PG_TYPES = {"string": "text", "binary": "bytea", "timestamp": "timestamp", "long": "bigint"}
 PRIMARY_KEYS = {
@@ -77,6 +77,13 @@ class PostgresVaultStore:
         if name not in self._ready:
             with self._connect() as conn:
                 conn.execute(self._ddl(name, self.table(name)))
+                if name in APPEND_ONLY:
+                    conn.execute(_REFUSE_CHANGES)
+                    conn.execute(
+                        f"CREATE OR REPLACE TRIGGER {self.table(name)}_append_only "
+                        f"BEFORE UPDATE OR DELETE OR TRUNCATE ON {self.table(name)} "
+                        "FOR EACH STATEMENT EXECUTE FUNCTION offerlake_append_only()"
+                    )
             self._ready.add(name)
 
     def exists(self, name: str) -> bool:
@@ -181,6 +188,14 @@ class PostgresVaultStore:
         with psycopg.connect(**self._conninfo, autocommit=True) as conn:
             for name in names:
                 conn.execute(f"VACUUM {self.table(name)}")
+
+
+_REFUSE_CHANGES = """
+CREATE OR REPLACE FUNCTION offerlake_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: rows are never changed or deleted', TG_TABLE_NAME;
+END
+$$"""
 
 
 def _typed(name: str) -> list[tuple[str, str]]:

@@ -35,6 +35,9 @@ SCHEMAS = {
     "run_id string, tables string, rows_deleted long",
 }
 
+# Tables the store refuses to change or delete rows of: Delta's `delta.appendOnly`, a
+# PostgreSQL trigger. The audit log can only grow.
+APPEND_ONLY = frozenset({"audit"})
 
 NOW = object()  # in `update` values: the current time, as the store sees it
 
@@ -93,6 +96,10 @@ class DeltaVaultStore:
         delta_io.merge_delta(self._conform(name, df), self.path(name), keys, changed=changed)
 
     def append(self, name: str, df: DataFrame) -> None:
+        if name in APPEND_ONLY and not self.exists(name):
+            builder = DeltaTable.createIfNotExists(self.spark).location(self.path(name))
+            builder.addColumns(self.spark.createDataFrame([], SCHEMAS[name]).schema)
+            builder.property("delta.appendOnly", "true").execute()
         delta_io.write_delta(self._conform(name, df), self.path(name), mode="append")
 
     def replace(self, name: str, df: DataFrame) -> None:

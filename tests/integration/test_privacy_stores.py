@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from datetime import datetime
 
 import pytest
 from pyspark.sql import functions as F
@@ -75,6 +76,9 @@ def test_the_vault_in_postgresql(ingested, tmp_path, monkeypatch):
             tokens = conn.execute(f"SELECT count(*) FROM {prefix}token_map").fetchone()[0]
             audit = conn.execute(f"SELECT count(*) FROM {prefix}audit").fetchone()[0]
         assert tokens > SMALL_BANK.customers and audit == 2
+        with psycopg.connect(**conninfo(PG_URL)) as conn:
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                conn.execute(f"DELETE FROM {prefix}audit")
         old, new, rewrapped = vault.rotate()
         assert rewrapped > SMALL_BANK.customers and old != new
         first = lake.table("raw/crm_clients").orderBy("client_id").first()
@@ -123,3 +127,22 @@ def test_kms_wraps_the_vault_keys(ingested, tmp_path, monkeypatch):
         ctx = RunContext(lake.config, Side.ONPREM, SMALL_BANK.delivery_date, _spark=lake.spark)
         with pytest.raises(VaultKeyError, match="could not unwrap"):
             Vault.open(ctx, load_policy(lake.config.conf_dir), "test")
+
+
+def test_the_audit_log_refuses_changes_in_delta(spark, tmp_path):
+    from delta.tables import DeltaTable
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    from jobs.privacy.vault_store import DeltaVaultStore
+
+    store = DeltaVaultStore(spark, str(tmp_path / "vault"))
+    row = (datetime(2026, 3, 31, 9), "deliver", "r1", "decrypt", "tok", "crm.email", "test")
+    store.append("audit", store.rows("audit", [row]))
+    store.append("audit", store.rows("audit", [row]))
+    assert store.read("audit").count() == 2
+    audit = DeltaTable.forPath(spark, store.path("audit"))
+    for change in (lambda: audit.delete(), lambda: audit.update(set={"purpose": "'x'"})):
+        with pytest.raises((PySparkException, Py4JJavaError), match="(?i)append.?only"):
+            change()
+    assert store.read("audit").count() == 2
