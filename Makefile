@@ -15,7 +15,7 @@ DEMO_DAYS ?= 90
 DEMO_DATE ?= 2026-03-31
 DEMO_NEXT ?= 2026-04-01
 
-.PHONY: setup demo test bench lint lock clean
+.PHONY: setup demo test airflow bench lint lock clean
 
 setup: $(VENV)/.installed .jars/.complete
 
@@ -43,15 +43,21 @@ demo: setup
 test: setup
 	$(BIN)/pytest -q
 
+# Airflow standalone with offerlake's DAGs on http://localhost:8080 (prints the login).
+AIRFLOW_PORT ?= 8080
+airflow: setup
+	$(BIN)/python -m jobs.orchestration.standalone --port $(AIRFLOW_PORT) --lake $(DEMO_LAKE)
+
 bench: setup
 	$(BIN)/python -m bench.generate
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.privacy
 	$(BIN)/python -m bench.model
+	$(BIN)/python -m bench.pipeline
 
 lint: setup
 	$(BIN)/ruff check jobs dsl dags tests bench
 	$(BIN)/ruff format --check jobs dsl dags tests bench
 
 clean:
-	rm -rf $(VENV) .jars lakehouse spark-warehouse .pytest_cache
+	rm -rf $(VENV) .jars .airflow lakehouse spark-warehouse .pytest_cache

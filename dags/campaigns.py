@@ -3,7 +3,7 @@
 `schedule daily at 07:00` -> cron `0 7 * * *`, `weekly on monday, thursday at 09:30` ->
 `30 9 * * 1,4`, `monthly on day 1 at 10:00` -> `0 10 1 * *`, `hourly` -> `@hourly`; a
 campaign with `trigger geofence ...` runs whenever `geo_offers` updates the geo events. Each DAG
-runs the same entry point as `offerlake run match`, for that campaign alone. A campaign the
+runs the same entry point as `offerlake run match --campaign NAME`. A campaign the
 checker rejects gets no DAG; the checker's messages (file:line:col) show in Airflow as this
 file's import error, while the valid campaigns keep their DAGs.
 """
@@ -13,16 +13,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG
 
 from dsl.ast import Campaign, Schedule
 from dsl.errors import DslError
 from dsl.program import campaign_files, load_program
 from dsl.vocabulary import Vocabulary
+from jobs.orchestration.alerts import deadline
+from jobs.orchestration.assets import GEO_EVENTS, OFFERS
+from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 from jobs.runtime.config import conf_dir
-
-OFFERS = Asset("offerlake_deliverable_offers")
-GEO_EVENTS = Asset("offerlake_geo_events")  # updated by dags/geo_offers.py
 
 
 def cron(schedule: Schedule) -> str:
@@ -51,6 +51,7 @@ def campaign_dag(campaign: Campaign) -> DAG:
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=timedelta(minutes=55),
+        deadline=deadline(hours=0.75),
         tags=["offerlake", "lake", "campaign", campaign.topic or "no topic"],
         doc_md=(
             f"### Campaign `{campaign.name}`\n{campaign.title}\n\n"
@@ -62,21 +63,13 @@ def campaign_dag(campaign: Campaign) -> DAG:
             "shows why a customer gets it or not)."
         ),
     ) as dag:
-
-        @task(
+        OfferlakeOperator(
             task_id="match",
-            retries=2,
-            retry_delay=timedelta(minutes=5),
+            args=run_args("match", "--campaign", campaign.name),
             execution_timeout=timedelta(minutes=45),
             outlets=[OFFERS],
+            doc_md="Evaluate the campaign over every customer; preferences, caps and holdout.",
         )
-        def match(ds: str | None = None, name: str = campaign.name) -> dict[str, int]:
-            """Evaluate the campaign over every customer; preferences, caps and holdout."""
-            from jobs.pipeline import run_campaign_task
-
-            return run_campaign_task(name, ds)
-
-        match()
     return dag
 
 

@@ -7,43 +7,22 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import DAG
 
-OFFERS = Asset("offerlake_deliverable_offers")
-NOTIFICATIONS = Asset("offerlake_notifications")
+from jobs.orchestration.alerts import deadline
+from jobs.orchestration.assets import NOTIFICATIONS, OFFERS
+from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
-
-@task(retries=1, retry_delay=timedelta(minutes=5), execution_timeout=timedelta(minutes=30))
-def handoff(ds: str | None = None) -> dict[str, int]:
-    """Export the day's non-holdout offers to lake/handoff/match-<ds>/ with a manifest."""
-    from jobs.pipeline import run_dag_task
-
-    return run_dag_task("handoff", ds)
-
-
-@task(
-    retries=2,
-    retry_delay=timedelta(minutes=5),
-    execution_timeout=timedelta(hours=1),
-    outlets=[NOTIFICATIONS],
-)
-def deliver(ds: str | None = None) -> dict[str, int]:
-    """Verify the handoff, open contacts just in time (audited), send each offer exactly once."""
-    from jobs.pipeline import run_dag_task
-
-    return run_dag_task("deliver", ds)
-
-
-@dag(
+with DAG(
     dag_id="delivery",
     schedule=[OFFERS],
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    deadline=deadline(hours=1),
     tags=["offerlake", "onprem"],
-)
-def delivery():
-    """
+    doc_md="""
     ### Delivery (on-prem)
     Runs after each campaign DAG writes `lake/analytics/deliverable_offers`. `handoff` exports
     the day's offers, holdouts left out, to `lake/handoff/match-<date>/` (Parquet + manifest);
@@ -51,8 +30,18 @@ def delivery():
     contact each offer's channel needs, renders `conf/templates`, sends through the adapter of
     `conf/delivery.yaml` and writes `lake/analytics/notifications`. Retrying is safe: the sent
     ledger (`onprem/delivery/ledger`) makes every offer go out once, even after a crash.
-    """
-    handoff() >> deliver()
-
-
-delivery()
+    """,
+) as delivery:
+    handoff = OfferlakeOperator(
+        task_id="handoff",
+        args=run_args("handoff"),
+        execution_timeout=timedelta(minutes=30),
+        doc_md="Export the day's non-holdout offers to lake/handoff/match-<ds>/ with a manifest.",
+    )
+    deliver = OfferlakeOperator(
+        task_id="deliver",
+        args=run_args("deliver"),
+        outlets=[NOTIFICATIONS],
+        doc_md="Verify the handoff, open contacts just in time (audited), send each offer once.",
+    )
+    handoff >> deliver

@@ -11,43 +11,35 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import DAG
 
-GEO_EVENTS = Asset("offerlake_geo_events")
+from jobs.orchestration.alerts import deadline
+from jobs.orchestration.assets import GEO_EVENTS
+from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
-
-@task(
-    retries=2,
-    retry_delay=timedelta(minutes=5),
-    execution_timeout=timedelta(minutes=45),
-    outlets=[GEO_EVENTS],
-)
-def geofence(ds: str | None = None) -> dict[str, int]:
-    """Screen the day's pings, join them with the geofences (Sedona), write geo_events."""
-    from jobs.pipeline import run_dag_task
-
-    return run_dag_task("geofence", ds)
-
-
-@dag(
+with DAG(
     dag_id="geo_offers",
     schedule="@hourly",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=55),
+    deadline=deadline(hours=0.75),
     tags=["offerlake", "lake", "geo"],
-)
-def geo_offers():
-    """
+    doc_md="""
     ### Geo offers
     Hourly. Reads `lake/stage` only: the day's `location_pings` of customers who opted in to
     location, screened for accuracy, duplicates and spoofed jumps, joined with the allies'
     geofences by Apache Sedona; visits whose ally offer is live, outside the cooldown and under
     the daily cap become `lake/analytics/geo_events` (`conf/geofence.yaml`). Unusable pings and
     fences go to `analytics/geo_rejects` with their reason.
-    """
-    geofence()
-
-
-geo_offers()
+    """,
+) as geo_offers:
+    OfferlakeOperator(
+        task_id="geofence",
+        args=run_args("geofence"),
+        retry_delay=timedelta(minutes=1),
+        execution_timeout=timedelta(minutes=45),
+        outlets=[GEO_EVENTS],
+        doc_md="Screen the day's pings, join them with the geofences (Sedona), write geo_events.",
+    )

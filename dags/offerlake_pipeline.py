@@ -1,48 +1,49 @@
-"""Airflow DAG: the whole offerlake pipeline for the run's logical date (placeholder until the
-per-stage DAGs of later issues exist). No business logic here: tasks call the CLI's entry points."""
+"""Airflow DAG `offerlake_pipeline`: every stage of `offerlake pipeline` for one date, one task
+per stage in order, then the leak scan; triggered by hand (the demo's and an operator's one-shot
+run). The day-to-day DAGs (ingest, privacy, customer_model, ...) chain themselves by assets."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import DAG, chain
 
+from jobs.orchestration.alerts import deadline
+from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
+from jobs.pipeline import STAGES
 
-@dag(
+with DAG(
     dag_id="offerlake_pipeline",
-    schedule="@daily",
+    schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(hours=8),
+    deadline=deadline(hours=6),
     tags=["offerlake"],
-)
-def offerlake_pipeline():
-    """
+    doc_md="""
     ### offerlake pipeline
     Runs every stage of `offerlake pipeline` for the run's logical date: ingest, privacy
     gate, customer 360, geofencing, matching, handoff, delivery, effectiveness and catalog,
-    then the leak scan. The lake root comes from `conf/lake.yaml` (or
-    `OFFERLAKE_LAKE`).
-    """
-
-    @task
-    def run_pipeline(ds: str | None = None) -> dict[str, object]:
-        from datetime import date
-
-        from jobs.pipeline import run_pipeline as run
-        from jobs.runtime.config import LakeConfig
-
-        result = run(LakeConfig.load(), date.fromisoformat(ds))
-        if result.leak_hits:
-            from jobs.privacy.commands import raise_on_hits
-
-            raise_on_hits(result.leak_hits)
-        return {
-            "written": {
-                stage: sum(r.rows_written for r in rs) for stage, rs in result.results.items()
-            },
-        }
-
-    run_pipeline()
-
-
-offerlake_pipeline()
+    then the leak scan, which fails the run on any personal data in `lake/`. The lake root comes
+    from `conf/lake.yaml` (or `OFFERLAKE_LAKE`). It announces no assets, so it does not start
+    the day-to-day DAGs a second time.
+    """,
+) as offerlake_pipeline:
+    chain(
+        *(
+            OfferlakeOperator(
+                task_id=stage.name,
+                args=run_args(stage.name),
+                execution_timeout=timedelta(hours=3),
+                doc_md=f"`offerlake run {stage.name}` ({stage.side.value}): {stage.summary}",
+            )
+            for stage in STAGES
+        ),
+        OfferlakeOperator(
+            task_id="leakscan",
+            args=["leakscan"],
+            doc_md="The release gate: fail on any raw PII value or detected contact in lake/.",
+        ),
+    )

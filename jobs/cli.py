@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from jobs.errors import ConfigError, OfferlakeError, StageFailedError
@@ -68,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("stage", choices=STAGE_NAMES)
     run.add_argument("--date", type=_date, default=date.today())
+    run.add_argument(
+        "--feed", action="append", metavar="FEED", help="ingest: only this feed (repeatable)"
+    )
+    run.add_argument("--campaign", metavar="NAME", help="match: only this campaign")
 
     pipe = commands.add_parser("pipeline", help="run every stage in order for a date")
     pipe.add_argument("--date", type=_date, default=date.today())
@@ -229,19 +236,30 @@ def _print_landing(config: LakeConfig) -> None:
 
 
 def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
+    from jobs.runtime.spark import build_spark
+    from jobs.summary import summary
+
     _print_landing(config)
-    result = run_pipeline(config, args.date)
+    with _progress([*STAGE_NAMES, "leakscan"]) as watch:
+        result = run_pipeline(config, args.date, watch)
     for name, results in result.results.items():
         out.print(reconciliation_table(f"{name} for {args.date}", results))
+    out.print(result.leak_table)
     table = Table(title=f"pipeline for {args.date}")
-    for column in ("stage", "side", "status", "what it does"):
-        table.add_column(column)
+    for column in ("stage", "side", "seconds", "status", "what it does"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
     for s in STAGES:
         status = f"{sum(r.rows_written for r in result.results[s.name]):,} rows written"
-        table.add_row(s.name, s.side.value, status, s.summary)
+        table.add_row(s.name, s.side.value, f"{result.seconds[s.name]:.1f}", status, s.summary)
+    hits = len(result.leak_hits)
+    verdict = "[green]0 hits[/green]" if not hits else f"[red]{hits} hits[/red]"
+    table.add_row("leakscan", "lake", f"{result.seconds['leakscan']:.1f}", verdict, "no PII")
+    table.add_row("total", "", f"{sum(result.seconds.values()):.1f}", "", "", style="bold")
+    for part in summary(config, args.date, build_spark(config)):
+        out.print(part)
     out.print(table)
     out.print(f"lake root: {config.lake_root}")
-    if "effectiveness" in result.results and "://" not in config.lake_root:
+    if "://" not in config.lake_root:
         from jobs.effectiveness.report import ReportError
 
         try:
@@ -253,8 +271,42 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
         raise StageFailedError(f"pipeline: {len(bad)} feeds/tables failed (see the tables above)")
     from jobs.privacy.commands import raise_on_hits
 
-    out.print(result.leak_table)
     raise_on_hits(result.leak_hits)
+
+
+@contextmanager
+def _progress(steps: list[str]) -> Iterator:
+    """A live line per step on stderr (spinner, then a tick and its time)."""
+    columns = (SpinnerColumn(finished_text="[green]✓[/green]"), TextColumn("{task.description}"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as progress:
+        ids = {step: progress.add_task(f"{step} [dim](waiting)[/dim]", start=False, total=1)
+               for step in steps}  # fmt: skip
+
+        @contextmanager
+        def watch(step: str) -> Iterator[None]:
+            progress.start_task(ids[step])
+            progress.update(ids[step], description=f"{step} [cyan]running[/cyan]")
+            yield
+            progress.update(ids[step], description=step, completed=1)
+
+        yield watch
+
+
+def _run_stage(args: argparse.Namespace, config: LakeConfig) -> list:
+    """`offerlake run STAGE`; `--feed` narrows ingest, `--campaign` narrows match (what the
+    per-feed and per-campaign Airflow tasks run)."""
+    if args.feed and args.stage != "ingest" or args.campaign and args.stage != "match":
+        raise ConfigError("--feed goes with `run ingest`, --campaign with `run match`")
+    if args.feed:
+        from jobs.ingest.run import run as ingest
+
+        return ingest(RunContext(config, Side.ONPREM, args.date), args.feed)
+    if args.campaign:
+        from jobs.match.run import run_campaign
+
+        return run_campaign(RunContext(config, Side.LAKE, args.date), args.campaign)
+    return run_stage(args.stage, config, args.date)
 
 
 def _write_report(config: LakeConfig, day: date, target: Path | None) -> Path:
@@ -451,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "generate":
             _generate(args, config)
         elif args.command == "run":
-            results = run_stage(args.stage, config, args.date)
+            results = _run_stage(args, config)
             out.print(reconciliation_table(f"{args.stage} for {args.date}", results))
             bad = failures(results)
             if bad:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 
 from pyspark.sql import SparkSession
 
-from jobs.errors import StageFailedError
-from jobs.reconciliation import failures
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import JobResult, RunContext
 from jobs.runtime.zones import Side
@@ -105,37 +105,28 @@ class PipelineRun:
     results: dict[str, list[JobResult]]
     leak_table: object  # rich Table of the closing leak scan
     leak_hits: list
+    seconds: dict[str, float]  # per stage, and the leak scan
 
 
-def run_pipeline(config: LakeConfig, run_date: date) -> PipelineRun:
-    """Run every stage in order for one date, in one Spark session."""
+def run_pipeline(
+    config: LakeConfig,
+    run_date: date,
+    watch: Callable[[str], AbstractContextManager] | None = None,
+) -> PipelineRun:
+    """Run every stage in order for one date, in one Spark session, then the leak scan;
+    `watch(name)` wraps each step (the CLI's progress display)."""
     from jobs.privacy.commands import leakscan
     from jobs.runtime.spark import build_spark
 
     spark = build_spark(config)
-    results = {s.name: run_stage(s.name, config, run_date, spark) for s in STAGES}
-
-    table, hits = leakscan(config, spark)  # the release gate: zero hits
-    return PipelineRun(results, table, hits)
-
-
-def run_dag_task(name: str, ds: str) -> dict[str, int]:
-    """What an Airflow task runs: one stage for the run's date (`ds`) with the environment's
-    lake; the task fails when any of the stage's tables failed. Returns rows written per table."""
-    results = run_stage(name, LakeConfig.load(), date.fromisoformat(ds))
-    bad = failures(results)
-    if bad:
-        raise StageFailedError(f"{name}: " + ", ".join(r.table for r in bad))
-    return {r.table: r.rows_written for r in results}
-
-
-def run_campaign_task(name: str, ds: str) -> dict[str, int]:
-    """What a campaign's generated DAG runs: `match` for that campaign alone on `ds`."""
-    from jobs.match.run import run_campaign
-
-    ctx = RunContext(LakeConfig.load(), side=Side.LAKE, run_date=date.fromisoformat(ds))
-    results = run_campaign(ctx, name)
-    bad = failures(results)
-    if bad:
-        raise StageFailedError(f"campaign {name}: " + ", ".join(r.table for r in bad))
-    return {r.table: r.rows_written for r in results}
+    results, seconds = {}, {}
+    for s in STAGES:
+        start = time.perf_counter()
+        with watch(s.name) if watch else nullcontext():
+            results[s.name] = run_stage(s.name, config, run_date, spark)
+        seconds[s.name] = time.perf_counter() - start
+    start = time.perf_counter()
+    with watch("leakscan") if watch else nullcontext():
+        table, hits = leakscan(config, spark)  # the release gate: zero hits
+    seconds["leakscan"] = time.perf_counter() - start
+    return PipelineRun(results, table, hits, seconds)

@@ -9,18 +9,15 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from datetime import date
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 
-from jobs.errors import OfferlakeError, StageFailedError
+from jobs.errors import OfferlakeError
 from jobs.ingest.engine import ingest_feed
 from jobs.ingest.retention import purge_landing
 from jobs.ingest.sources import FeedSpec, load_sources
-from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import JobResult, RunContext
-from jobs.runtime.zones import Side
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +53,4 @@ def run(
             log.error("feed %s failed: %s", feed.name, type(exc).__name__)
             results.append(JobResult("", 0, 0, feed=feed.name, error=_short(exc)))
     purge_landing(ctx, done)
-    return results
-
-
-def ingest_one(config: LakeConfig, feed: str, run_date: date) -> list[JobResult]:
-    """One feed's ingest for Airflow's per-feed tasks: raises if any of its tables failed."""
-    results = run(RunContext(config, Side.ONPREM, run_date), [feed])
-    bad = [r for r in results if r.error or not r.reconciled]
-    if bad:
-        raise StageFailedError(f"ingest {feed}: " + "; ".join(r.error or r.table for r in bad))
     return results

@@ -66,8 +66,13 @@ def build_spark(config: LakeConfig, extra_conf: dict[str, str] | None = None) ->
     """Start (or reuse) the process's SparkSession; start it once per process, it costs ~10 s."""
     # Python workers (pandas_udf) must run the same interpreter as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(config.spark_master).appName(config.app_name)
-    for key, value in {**spark_conf(config, local_jars()), **(extra_conf or {})}.items():
+    builder = SparkSession.builder.appName(config.app_name)
+    settings = {**spark_conf(config, local_jars()), **(extra_conf or {})}
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit: its --master and --jars hold
+        settings.pop("spark.jars")
+    else:
+        builder = builder.master(config.spark_master)
+    for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

@@ -1,63 +1,125 @@
-"""Airflow imports dags/ without errors, and the pipeline DAG runs end to end with dag.test()."""
+"""Airflow imports dags/ without errors or cycles; assets chain the DAGs; tasks are retried,
+bounded in time and documented. The whole chain on a bank: tests/integration/test_airflow_chain."""
 
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
-@pytest.fixture(scope="module")
-def airflow_db(tmp_path_factory):
-    """Airflow's metadata database for this test run (in the run's own AIRFLOW_HOME)."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True
-    )
+DAG_IDS = {
+    "ingest",
+    "privacy",
+    "customer_model",
+    "geo_offers",
+    "delivery",
+    "effectiveness",
+    "catalog",
+    "offerlake_pipeline",
+}
 
 
-@pytest.fixture(scope="module")
-def dagbag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
+def test_dag_folder_imports_with_zero_errors_no_cycle_and_serializes(dagbag):
+    from airflow.serialization.serialized_objects import DagSerialization
 
-    return DagBag(dag_folder=str(DAGS))
-
-
-def test_dag_folder_imports_with_zero_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "offerlake_pipeline" in dagbag.dags
+    assert DAG_IDS <= set(dagbag.dags)
+    for dag in dagbag.dags.values():
+        dag.check_cycle()
+        again = DagSerialization.from_dict(DagSerialization.to_dict(dag))  # as the scheduler
+        assert sorted(again.task_ids) == sorted(dag.task_ids)
 
 
-def test_pipeline_dag_documents_itself_for_operators(dagbag):
+def test_every_task_is_retried_bounded_in_time_and_documented(dagbag):
+    from jobs.orchestration.stage_operator import OfferlakeOperator
+
+    for dag in dagbag.dags.values():
+        assert dag.doc_md and dag.dagrun_timeout and dag.deadline, dag.dag_id
+        assert not dag.catchup and dag.max_active_runs == 1, dag.dag_id
+        for task in dag.tasks:
+            if isinstance(task, OfferlakeOperator):
+                assert task.retries >= 1 and task.retry_exponential_backoff, task.task_id
+                assert task.execution_timeout is not None, task.task_id
+                assert task.doc_md, task.task_id
+
+
+def _asset_graph(dagbag) -> dict[str, set[str]]:
+    """DAG id -> the DAG ids its announced assets schedule."""
+    produced: dict[str, set[str]] = {}
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            for asset in task.outlets:
+                produced.setdefault(asset.name, set()).add(dag.dag_id)
+    graph: dict[str, set[str]] = {dag_id: set() for dag_id in dagbag.dags}
+    for dag in dagbag.dags.values():
+        for asset in _assets(getattr(dag.timetable, "asset_condition", None)):
+            for producer in produced.get(asset.name, ()):
+                graph[producer].add(dag.dag_id)
+    return graph
+
+
+def _assets(condition):
+    """The assets of a schedule's condition (an asset, or any/all of conditions)."""
+    from airflow.sdk import Asset
+
+    if isinstance(condition, Asset):
+        yield condition
+    for inner in getattr(condition, "objects", ()):
+        yield from _assets(inner)
+
+
+def test_assets_chain_the_dags_from_a_landed_feed_to_the_catalog_without_a_loop(dagbag):
+    from graphlib import TopologicalSorter
+
+    graph = _asset_graph(dagbag)
+    order = list(TopologicalSorter({d: set() for d in graph} | _reverse(graph)).static_order())
+    chains = [
+        ["ingest", "privacy", "customer_model", "catalog"],
+        ["campaign_car_loan", "delivery", "effectiveness", "catalog"],
+        ["geo_offers", "campaign_coffee_nearby", "delivery"],
+    ]
+    for chain in chains:
+        for upstream, downstream in zip(chain, chain[1:], strict=False):
+            assert downstream in graph[upstream], (upstream, downstream)
+            assert order.index(upstream) < order.index(downstream)
+    assert not graph["offerlake_pipeline"]  # the one-shot run starts nothing a second time
+
+
+def _reverse(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    preds: dict[str, set[str]] = {}
+    for node, successors in graph.items():
+        for successor in successors:
+            preds.setdefault(successor, set()).add(node)
+    return preds
+
+
+def test_pipeline_dag_is_every_stage_in_order_then_the_leak_scan(dagbag):
+    from jobs.pipeline import STAGE_NAMES
+
     dag = dagbag.dags["offerlake_pipeline"]
-    assert "offerlake pipeline" in (dag.doc_md or "")
-    assert [t.task_id for t in dag.tasks] == ["run_pipeline"]
+    assert "offerlake pipeline" in (dag.doc_md or "") and dag.schedule is None
+    order = [*STAGE_NAMES, "leakscan"]
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    assert dag.get_task("match").application_args == ["run", "match", "--date", "{{ ds }}"]
 
 
-def test_pipeline_dag_runs_with_dag_test(dagbag, tmp_path, monkeypatch):
-    monkeypatch.setenv("OFFERLAKE_LAKE", str(tmp_path))
-    dag = dagbag.dags["offerlake_pipeline"]
-    from airflow.utils.state import DagRunState
-
-    run = dag.test(logical_date=__import__("pendulum").datetime(2026, 3, 1, tz="UTC"))
-    assert run.state == DagRunState.SUCCESS
-
-
-def test_ingest_dag_has_one_parallel_task_per_feed(dagbag):
+def test_ingest_dag_has_one_parallel_task_per_feed_then_announces_raw(dagbag):
     from jobs.ingest.sources import feed_names
     from jobs.runtime.config import conf_dir
 
     dag = dagbag.dags["ingest"]
-    assert sorted(t.task_id for t in dag.tasks) == [f"ingest_{f}" for f in feed_names(conf_dir())]
-    assert all(not t.upstream_task_ids for t in dag.tasks)
+    feeds = [f"ingest_{f}" for f in feed_names(conf_dir())]
+    assert sorted(t.task_id for t in dag.tasks) == sorted([*feeds, "raw_landed"])
+    assert all(not dag.get_task(f).upstream_task_ids for f in feeds)
+    assert dag.get_task("raw_landed").upstream_task_ids == set(feeds)
+    assert {a.name for a in dag.get_task("raw_landed").outlets} == {"offerlake_raw"}
+    assert dag.get_task("ingest_crm").application_args[-1] == "crm"
     assert "quarantine" in (dag.doc_md or "")
 
 
-def test_ingest_dag_lands_a_feed_with_dag_test(dagbag, tmp_path, monkeypatch, spark):
+def test_ingest_dag_lands_a_feed_with_dag_test(dagbag, run_dag, tmp_path, monkeypatch, spark):
     import json
 
-    import pendulum
     from airflow.utils.state import DagRunState
 
     monkeypatch.setenv("OFFERLAKE_LAKE", str(tmp_path))
@@ -71,16 +133,27 @@ def test_ingest_dag_lands_a_feed_with_dag_test(dagbag, tmp_path, monkeypatch, sp
         "email": "jana@example.cz",
     }
     (crm / "crm_clients.jsonl").write_text(json.dumps(client) + "\n")
-    run = dagbag.dags["ingest"].test(logical_date=pendulum.datetime(2026, 3, 1, tz="UTC"))
+    run = run_dag(dagbag.dags["ingest"], "2026-03-01")
     assert run.state == DagRunState.SUCCESS
     raw = spark.read.format("delta").load(str(tmp_path / "onprem/raw/crm_clients"))
     assert [r.client_id for r in raw.collect()] == [1]
 
 
-def test_privacy_dag_runs_the_gate_then_the_leak_scan(dagbag):
+def test_an_unknown_spark_mode_fails_the_task(dagbag, run_dag, tmp_path, monkeypatch):
+    from airflow.utils.state import DagRunState
+
+    monkeypatch.setenv("OFFERLAKE_LAKE", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_VAR_OFFERLAKE_SPARK_MODE", "yarn-please")
+    run = run_dag(dagbag.dags["catalog"], "2026-03-01")
+    assert run.state == DagRunState.FAILED
+    assert not (tmp_path / "lake" / "catalog").exists()  # nothing ran
+
+
+def test_privacy_dag_runs_on_raw_then_the_leak_scan_announces_stage(dagbag):
     dag = dagbag.dags["privacy"]
     assert dag is not None and dag.doc_md and "leak scan" in dag.doc_md
     assert dag.get_task("leakscan").upstream_task_ids == {"privacy_gate"}
+    assert "offerlake_raw" in str(dag.timetable.asset_condition)
 
 
 def test_customer_model_waits_for_a_leak_free_stage(dagbag):
@@ -117,6 +190,7 @@ def test_one_dag_per_campaign_on_its_schedule(dagbag):
     assert "offerlake_geo_events" in str(geo.timetable.asset_condition)
     dag = dagbag.dags["campaign_car_loan"]
     assert [t.task_id for t in dag.tasks] == ["match"]
+    assert dag.get_task("match").application_args[-2:] == ["--campaign", "car_loan"]
     assert "priority 80" in dag.doc_md and dag.end_date.year == 2027
 
 
