@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -53,3 +55,18 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.skip(f"public datasets folder {SHARED_DATASETS} is absent on this machine")
     return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata database for this test run (in the run's own AIRFLOW_HOME)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True
+    )
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(Path(__file__).parents[1] / "dags"))

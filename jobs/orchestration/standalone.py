@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     log = home / "standalone.log"
     home.mkdir(parents=True, exist_ok=True)
     process = start(home, args.port, args.lake, log)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop Airflow too (finally below)
     try:
         wait_until_healthy(args.port, process)
         print(f"Airflow UI: http://localhost:{args.port}/  (log: {log})")

@@ -1,30 +1,9 @@
-"""Airflow's metadata database for the DAG tests, the parsed dags/ folder, and running a DAG."""
+"""Running a DAG with dag.test() (the metadata database and dagbag fixtures: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pendulum
 import pytest
-
-DAGS = Path(__file__).resolve().parents[2] / "dags"
-
-
-@pytest.fixture(scope="session")
-def airflow_db():
-    """Airflow's metadata database for this test run (in the run's own AIRFLOW_HOME)."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True
-    )
-
-
-@pytest.fixture(scope="session")
-def dagbag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS))
 
 
 @pytest.fixture(scope="session")
