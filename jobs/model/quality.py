@@ -11,6 +11,8 @@ plus counts), so no token or metric value lands in the Data Docs.
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +79,14 @@ def _context(root: str):
 
 
 def quality_root(ctx: RunContext) -> str:
+    """Great Expectations' project (suites, checkpoints, Data Docs): beside the analytics tables
+    on a local lake; on an object-store lake, in a local folder (OFFERLAKE_QUALITY_DIR, default
+    the temp dir) since GX's file context needs one. The outcomes table analytics/data_quality
+    is in the lake either way."""
     root = ctx.zone_path(Zone.ANALYTICS)
     if "://" in root and not root.startswith("file:"):
-        raise ConfigError(f"data quality results need a local lake for now, not {root}")
+        local = os.environ.get("OFFERLAKE_QUALITY_DIR") or tempfile.gettempdir()
+        return str(Path(local) / "offerlake-data-quality" / re.sub(r"\W+", "_", root))
     return str(Path(root.removeprefix("file:")) / "_data_quality")
 
 
