@@ -51,7 +51,7 @@ def campaign_dag(campaign: Campaign) -> DAG:
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=timedelta(minutes=55),
-        deadline=deadline(hours=0.75),
+        deadline=deadline(timedelta(minutes=45)),
         tags=["offerlake", "lake", "campaign", campaign.topic or "no topic"],
         doc_md=(
             f"### Campaign `{campaign.name}`\n{campaign.title}\n\n"

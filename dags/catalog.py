@@ -6,22 +6,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG
 
-from jobs.orchestration.alerts import deadline
 from jobs.orchestration.assets import CATALOG, CUSTOMER_360, KPIS
+from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
 with DAG(
     dag_id="catalog",
     schedule=(CUSTOMER_360 | KPIS),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=30),
-    deadline=deadline(hours=0.5),
-    tags=["offerlake", "lake"],
+    **dag_args("lake", timeout=timedelta(minutes=30), deadline_after=timedelta(minutes=30)),
     doc_md="""
     ### Catalog
     Makes the lake queryable by analysts. Per `conf/catalog.yaml`: every `lake/stage` and

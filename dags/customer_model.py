@@ -5,22 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG
 
-from jobs.orchestration.alerts import deadline
 from jobs.orchestration.assets import CUSTOMER_360, STAGE
+from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
 with DAG(
     dag_id="customer_model",
     schedule=[STAGE],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(hours=4),
-    deadline=deadline(hours=3),
-    tags=["offerlake", "lake"],
+    **dag_args("lake", timeout=timedelta(hours=4), deadline_after=timedelta(hours=3)),
     doc_md="""
     ### Customer 360 model
     Runs after each privacy gate run (it waits for the `offerlake_stage` asset). Reads

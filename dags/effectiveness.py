@@ -6,22 +6,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG
 
-from jobs.orchestration.alerts import deadline
 from jobs.orchestration.assets import KPIS, NOTIFICATIONS
+from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
 with DAG(
     dag_id="effectiveness",
     schedule=[NOTIFICATIONS],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(hours=2),
-    deadline=deadline(hours=1),
-    tags=["offerlake", "lake"],
+    **dag_args("lake", timeout=timedelta(hours=2), deadline_after=timedelta(hours=1)),
     doc_md="""
     ### Effectiveness
     Joins `analytics/notifications` (and the holdouts of `deliverable_offers`) with the card

@@ -10,22 +10,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG
 
-from jobs.orchestration.alerts import deadline
 from jobs.orchestration.assets import GEO_EVENTS
+from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
 with DAG(
     dag_id="geo_offers",
     schedule="@hourly",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=55),
-    deadline=deadline(hours=0.75),
-    tags=["offerlake", "lake", "geo"],
+    **dag_args("lake", "geo", timeout=timedelta(minutes=55), deadline_after=timedelta(minutes=45)),
     doc_md="""
     ### Geo offers
     Hourly. Reads `lake/stage` only: the day's `location_pings` of customers who opted in to

@@ -8,25 +8,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
 from jobs.ingest.sources import feed_names
-from jobs.orchestration.alerts import deadline
 from jobs.orchestration.assets import RAW
+from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 from jobs.runtime.config import conf_dir
 
 with DAG(
     dag_id="ingest",
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(hours=3),
-    deadline=deadline(hours=2),
-    tags=["offerlake", "onprem"],
+    **dag_args("onprem", timeout=timedelta(hours=3), deadline_after=timedelta(hours=2)),
     doc_md="""
     ### Ingest
     Reads every feed's new deliveries in `onprem/landing/<feed>/<date>/` into typed Delta tables

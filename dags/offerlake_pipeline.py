@@ -6,22 +6,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, chain
 
-from jobs.orchestration.alerts import deadline
+from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 from jobs.pipeline import STAGES
 
 with DAG(
     dag_id="offerlake_pipeline",
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(hours=8),
-    deadline=deadline(hours=6),
-    tags=["offerlake"],
+    **dag_args(timeout=timedelta(hours=8), deadline_after=timedelta(hours=6)),
     doc_md="""
     ### offerlake pipeline
     Runs every stage of `offerlake pipeline` for the run's logical date: ingest, privacy

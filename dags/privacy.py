@@ -9,22 +9,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG
 
-from jobs.orchestration.alerts import deadline
 from jobs.orchestration.assets import RAW, STAGE
+from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
 with DAG(
     dag_id="privacy",
     schedule=[RAW],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(hours=4),
-    deadline=deadline(hours=3),
-    tags=["offerlake", "onprem"],
+    **dag_args("onprem", timeout=timedelta(hours=4), deadline_after=timedelta(hours=3)),
     doc_md="""
     ### Privacy gate
     The only door from on-prem to the lake. Turns every `onprem/raw` table into its

@@ -21,10 +21,10 @@ def deadline_missed(**context) -> None:
     )
 
 
-def deadline(hours: float) -> DeadlineAlert:
-    """Alert when a run is not done `hours` after it was queued."""
+def deadline(after: timedelta) -> DeadlineAlert:
+    """Alert when a run is not done `after` it was queued."""
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(hours=hours),
+        interval=after,
         callback=SyncCallback(deadline_missed),
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -19,19 +18,13 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SHOTS = Path(__file__).resolve().parents[2] / "tests" / "ui" / "screenshots"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory):
+def airflow(tmp_path_factory, free_port):
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.skip("needs Debian's chromium and chromium-driver (installed by .ci/run)")
     home = tmp_path_factory.mktemp("airflow-home")
     lake = tmp_path_factory.mktemp("airflow-lake")
-    port = _free_port()
+    port = free_port()
     process = standalone.start(home, port, str(lake), home / "standalone.log")
     try:
         standalone.wait_until_healthy(port, process, timeout=600)
