@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -177,3 +178,26 @@ def test_no_delivery_means_no_reactions(lake):
         simulate(lake.context(DAY))
     with pytest.raises(ReactionsError, match="buy rate 1.5 is not between 0 and 1"):
         simulate(lake.context(DAY), buy_rate=1.5)
+
+
+def test_the_pipeline_summary_counts_rows_offers_and_effective_rates(measured):
+    from rich.console import Console
+
+    from jobs.summary import effectiveness, offers_per_channel, table_rows
+
+    lake = measured[0][0]
+    ctx = lake.context(NEXT)
+
+    def text(table) -> str:
+        console = Console(width=200, record=True)
+        console.print(table)
+        return console.export_text()
+
+    rows = text(table_rows(ctx))
+    assert "analytics/notifications" in rows and "stage/crm_clients" in rows
+    assert "raw/" not in rows and "vault" not in rows  # the lake side only
+    effective = text(effectiveness(ctx))
+    # car_loan: 2 delivered, both accepted; its holdout did not: 100% and +100 pp
+    assert re.search(r"car_loan\s+│\s+2\s+│\s+2\s+│\s+100\.0%\s+│\s+1\s+│\s+\+100\.0 pp", effective)
+    offers = text(offers_per_channel(lake.context(DAY)))
+    assert re.search(r"email\s+│\s+2\s+│\s+1", offers)  # two car loans sent, one held out
