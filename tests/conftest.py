@@ -83,3 +83,9 @@ def free_port():
             return s.getsockname()[1]
 
     return pick
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked end_to_end (a whole chain of stages in this process's Spark session) run
+    last, so what such a run leaves in the session's memory cannot starve the other tests."""
+    items.sort(key=lambda item: item.get_closest_marker("end_to_end") is not None)

@@ -28,8 +28,12 @@ CHAIN = (
 )
 
 
+pytestmark = pytest.mark.end_to_end  # runs after the other tests (tests/conftest.py)
+
+
 @pytest.fixture(scope="module")
-def chained(dagbag, run_dag, tmp_path_factory):
+def chained(dagbag, run_dag, tmp_path_factory, spark):
+    """The tasks run in this process, in the test run's Spark session (made by `spark` first)."""
     lake = tmp_path_factory.mktemp("chain")
     generate_bank(BANK, lake, workers=1, progress=False)
     runs = {}
@@ -37,6 +41,7 @@ def chained(dagbag, run_dag, tmp_path_factory):
         env.setenv("OFFERLAKE_LAKE", str(lake))
         for dag_id in CHAIN:
             runs[dag_id] = run_dag(dagbag.dags[dag_id], BANK.delivery_date.isoformat())
+    spark.catalog.clearCache()
     return lake, runs
 
 
@@ -58,7 +63,7 @@ def test_every_dag_of_the_chain_succeeds_and_leaves_the_final_tables(chained, sp
     assert kpis == len(due)
     ddl = (lake / "lake" / "catalog" / "trino.sql").read_text()
     assert 'analytics."notifications"' in ddl and 'stage."crm_clients"' in ddl
-    outbox = list((lake / "onprem").rglob("outbox*.jsonl"))
+    outbox = list((lake / "onprem" / "delivery" / "outbox").glob("*.jsonl"))
     assert outbox and sum(len(p.read_text().splitlines()) for p in outbox) == len(sent)
 
 
