@@ -43,7 +43,9 @@ def spark(lake_config):
             "spark.master": "local[2]",
             "spark.sql.shuffle.partitions": "2",
             "spark.ui.enabled": "false",
-            "spark.driver.memory": "2g",
+            # the whole suite shares this JVM: 2g ran out of heap on the public datasets
+            # (its Spark died mid-run); landed runs had 6g from conf/lake.yaml
+            "spark.driver.memory": "6g",
         },
     )
     yield session
