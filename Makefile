@@ -10,10 +10,6 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 DEMO_LAKE ?= lakehouse
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 90
-# the generator starts on 2026-01-01, so a 90-day bank is delivered on 2026-03-31; the
-# customers' reactions to that day's offers are measured the day after
-DEMO_DATE ?= 2026-03-31
-DEMO_NEXT ?= 2026-04-01
 
 .PHONY: setup demo test airflow bench lint lock clean
 
@@ -35,10 +31,7 @@ lock:
 	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 demo: setup
-	$(BIN)/offerlake --lake $(DEMO_LAKE) generate --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
-	$(BIN)/offerlake --lake $(DEMO_LAKE) pipeline --date $(DEMO_DATE)
-	$(BIN)/offerlake --lake $(DEMO_LAKE) simulate-reactions --date $(DEMO_DATE)
-	$(BIN)/offerlake --lake $(DEMO_LAKE) pipeline --date $(DEMO_NEXT)
+	$(BIN)/offerlake --lake $(DEMO_LAKE) demo --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS)
 
 test: setup
 	$(BIN)/pytest -q

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from datetime import date
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_bad_date_is_rejected_with_the_value():
         build_parser().parse_args(["run", "ingest", "--date", "24/11/2026"])
 
 
-@pytest.mark.parametrize("command", ["generate", "run", "pipeline", "stages"])
+@pytest.mark.parametrize("command", ["generate", "run", "pipeline", "demo", "stages"])
 def test_every_command_has_help(command):
     done = subprocess.run(
         [sys.executable, "-m", "jobs.cli", command, "--help"], capture_output=True, text=True
@@ -66,3 +67,22 @@ def test_run_ingest_exits_1_naming_an_unreadable_file(tmp_path, capsys, spark):
     assert code == 1
     assert "crm/2026-03-01/crm_clients.jsonl" in captured.out
     assert "failed" in captured.err
+
+
+def test_demo_generates_a_bank_runs_its_last_day_lands_reactions_then_measures_the_next(
+    tmp_path, monkeypatch, capsys
+):
+    """The demo's order and dates; the stages themselves are tested in tests/integration and
+    tests/dags (the whole chain)."""
+    from jobs import cli
+
+    calls = []
+    for name, step in (("_pipeline", "pipeline"), ("_simulate_reactions", "react")):
+        monkeypatch.setattr(cli, name, lambda args, _, step=step: calls.append((step, args.date)))
+    code = main(["--lake", str(tmp_path), "demo", "--customers", "20", "--days", "10"])
+    assert code == 0
+    landed = tmp_path / "onprem" / "landing" / "crm" / "2026-01-10" / "crm_clients.jsonl"
+    assert len(landed.read_text().splitlines()) == 20
+    day, next_day = date(2026, 1, 10), date(2026, 1, 11)
+    assert calls == [("pipeline", day), ("react", day), ("pipeline", next_day)]
+    assert "demo:" in capsys.readouterr().out
