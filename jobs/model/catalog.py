@@ -107,30 +107,6 @@ class Catalog:
     def of_source(self, table: str) -> list[Family]:
         return [f for f in self.families if f.source == table]
 
-    def derived_levels(self) -> list[list[Metric]]:
-        """The derived metrics in batches, each computable in one projection: a metric lands
-        one batch after the last derived metric it names (it may use only those defined
-        before it; `forward_uses` finds the others). One select per batch, not per metric:
-        each select over a thousand columns costs the analyser a pass."""
-        level: dict[str, int] = {}
-        for m in self.derived:
-            used = [lv for name, lv in level.items() if _names(m.expression, name)]
-            level[m.name] = 1 + max(used, default=-1)
-        batches: list[list[Metric]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-        for m in self.derived:
-            batches[level[m.name]].append(m)
-        return batches
-
-    def forward_uses(self, metric: Metric) -> list[str]:
-        """The derived metrics defined after `metric` that its expression names."""
-        later = self.derived[self.derived.index(metric) + 1 :]
-        return [m.name for m in later if _names(metric.expression, m.name)]
-
-
-def _names(expression: str, name: str) -> bool:
-    """Whether a SQL expression names a column (a whole identifier, not part of a longer one)."""
-    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", expression) is not None
-
 
 def _fill(template: str, **values: str) -> str:
     text = template

@@ -30,6 +30,13 @@ def _label(family: Family) -> Column:
     return cases
 
 
+def _cell_key(family: int | Column, label: Column | str, window: Column | str) -> Column:
+    def col(x):
+        return x if isinstance(x, Column) else F.lit(x)
+
+    return F.concat_ws("|", col(family).cast("string"), col(label), col(window))
+
+
 def cells(families: list[Family], events: DataFrame, as_of: date) -> DataFrame:
     """(customer, f, l, w, month, v, d) per event and cell; `events` has customer and _day."""
     windows = {w.name: w for f in families for w in f.windows}
@@ -132,19 +139,25 @@ def _value(agg: str) -> Column:
 
 
 def pairs(metrics: list[Metric], cells_agg: DataFrame) -> DataFrame:
-    """(customer, name, value) for every metric of these cells.
-
-    Each cell yields one (agg, value) entry per aggregate its family uses; the metric's name
-    comes from a broadcast join on (cell, agg): a hash lookup per entry, where a literal map
-    of a thousand names would be scanned entry by entry.
-    """
-    rows = [(f"{m.family.index}|{m.label or ''}|{m.window.name}|{m.agg}", m.name) for m in metrics]
-    values = ", ".join(f"({_sql_text(key)}, {_sql_text(name)})" for key, name in rows)
-    names = cells_agg.sparkSession.sql(f"SELECT * FROM VALUES {values} AS names(_key, name)")
+    """(customer, name, value) for every metric of these cells."""
+    names = F.create_map(
+        *[
+            x
+            for m in metrics
+            for x in (
+                F.lit(f"{m.family.index}|{m.label or ''}|{m.window.name}|{m.agg}"),
+                F.lit(m.name),
+            )
+        ]
+    )
     aggs = sorted({m.agg for m in metrics})
+    key = _cell_key(F.col("f"), F.col("l"), F.col("w"))
     entries = F.array(
         *[
-            F.struct(F.lit(agg).alias("agg"), _value(agg).cast("double").alias("value"))
+            F.struct(
+                names[F.concat_ws("|", key, F.lit(agg))].alias("name"),
+                _value(agg).cast("double").alias("value"),
+            )
             for agg in aggs
         ]
     )
@@ -152,26 +165,14 @@ def pairs(metrics: list[Metric], cells_agg: DataFrame) -> DataFrame:
         cells_agg = cells_agg.withColumn(
             "_total", F.sum("S").over(Window.partitionBy("customer", "f", "w"))
         )
-    out = cells_agg.select("customer", "f", "l", "w", F.explode(entries).alias("p"))
-    key = F.concat_ws("|", F.col("f").cast("string"), "l", "w", "p.agg")
-    named = out.join(F.broadcast(names), key == F.col("_key"))
-    return named.select("customer", "name", "p.value")
-
-
-def _sql_text(text: str) -> str:
-    """A Spark SQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    out = cells_agg.select("customer", F.explode(entries).alias("p"))
+    return out.where(F.col("p.name").isNotNull()).select("customer", "p.name", "p.value")
 
 
 def source_pairs(catalog: Catalog, table: str, events: DataFrame, as_of: date) -> DataFrame:
     families = catalog.of_source(table)
     metrics = [m for m in catalog.metrics if m.family in families]
     return pairs(metrics, aggregate(families, cells(families, events, as_of)))
-
-
-def derived(metric: Metric) -> Column:
-    """A derived metric's column: its SQL expression over metrics and attributes, typed."""
-    return F.expr(metric.expression).cast(metric.type).alias(metric.name)
 
 
 def wide(metrics: list[Metric], customers: DataFrame, all_pairs: DataFrame) -> DataFrame:
@@ -182,16 +183,13 @@ def wide(metrics: list[Metric], customers: DataFrame, all_pairs: DataFrame) -> D
     """
     names = [m.name for m in metrics]
     pivoted = all_pairs.groupBy("customer").pivot("name", names).agg(F.first("value"))
+    columns = []
+    for m in metrics:
+        value = F.col(m.name)
+        if m.agg in ZERO_WHEN_EMPTY:
+            value = F.coalesce(value, F.lit(0.0))
+        if m.type == "boolean":
+            value = value != 0
+        columns.append(value.cast(m.type).alias(m.name))
     joined = customers.join(pivoted, "customer", "left")
-    # SQL text, one call for the thousand columns (Column objects cost a JVM round trip each)
-    return joined.selectExpr(*[f"`{c}`" for c in customers.columns], *map(_typed, metrics))
-
-
-def _typed(metric: Metric) -> str:
-    """A pivoted metric typed: 0 where no event counted for a sum or count, booleans from 0/1."""
-    value = f"`{metric.name}`"
-    if metric.agg in ZERO_WHEN_EMPTY:
-        value = f"coalesce({value}, 0D)"
-    if metric.type == "boolean":
-        value = f"({value} != 0)"
-    return f"CAST({value} AS {metric.type}) AS `{metric.name}`"
+    return joined.select(*customers.columns, *columns)

@@ -86,12 +86,11 @@ def customer_360(ctx: RunContext, catalog: Catalog) -> DataFrame:
     for frame in pairs[1:]:
         all_pairs = all_pairs.unionByName(frame)
     wide = compiler.wide(catalog.metrics, base, all_pairs).withColumn("as_of", F.lit(ctx.run_date))
-    for batch in catalog.derived_levels():  # a derived metric may use the ones before it
-        wide = wide.select("*", *[compiler.derived(m) for m in batch])
+    for m in catalog.derived:  # in order: a derived metric may use the ones before it
+        wide = wide.select("*", F.expr(m.expression).cast(m.type).alias(m.name))
     metrics = [m.name for m in catalog.metrics + catalog.derived]
     attributes = [c for c in base.columns if c != "customer"]
-    named = [f"`{c}`" for c in attributes + metrics]
-    return wide.selectExpr("customer AS client_id", "as_of", *named)
+    return wide.select(F.col("customer").alias("client_id"), "as_of", *attributes, *metrics)
 
 
 def _as_of(ctx: RunContext) -> str:

@@ -13,7 +13,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StructType
 
 from jobs.model.catalog import Catalog, CatalogError, Family
-from jobs.model.compile import derived
 
 
 def _reason(error: Exception) -> str:
@@ -80,19 +79,11 @@ def validate(
                     f"sources: {table} has no column {column} (customer, time or ally)"
                 )
         _source(spark, catalog.of_source(table), schema)
-    metrics = [f"CAST(NULL AS {m.type}) AS `{m.name}`" for m in catalog.metrics]
-    df = spark.createDataFrame([], base).selectExpr("*", "current_date() AS as_of", *metrics)
-    for m in catalog.derived:
-        if later := catalog.forward_uses(m):
-            raise CatalogError(
-                f"{m.file}: derived metric {m.name}: expression `{m.expression}` uses "
-                f"{', '.join(later)}, defined after it; a derived metric may use only the "
-                "ones before it"
-            )
-    for batch in catalog.derived_levels():  # a batch in one analysis; one by one to name one
-        try:
-            df = df.select("*", *[derived(m) for m in batch])
-        except (AnalysisException, ParseException):
-            for m in batch:
-                _check(df, f"{m.file}: derived metric {m.name}", "expression", m.expression)
-            raise
+    df = spark.createDataFrame([], base).select(
+        "*",
+        F.current_date().alias("as_of"),
+        *[F.lit(None).cast(m.type).alias(m.name) for m in catalog.metrics],
+    )
+    for m in catalog.derived:  # a derived metric may use the ones defined before it
+        _check(df, f"{m.file}: derived metric {m.name}", "expression", m.expression)
+        df = df.select("*", F.expr(m.expression).cast(m.type).alias(m.name))

@@ -198,23 +198,6 @@ def test_a_derived_metric_over_an_unknown_metric_is_an_error(spark, tmp_path):
         validate(spark, load_catalog(tmp_path), schemas(spark), base)
 
 
-def test_a_derived_metric_using_one_defined_after_it_is_an_error(spark, tmp_path):
-    derived = [
-        {"name": "early", "description": "x", "expression": "late * 2"},
-        {"name": "late", "description": "x", "expression": "spend_fuel_all_sum"},
-    ]
-    (tmp_path / "features").mkdir()
-    (tmp_path / "features" / "t.yaml").write_text(yaml.safe_dump({**CATALOG, "derived": derived}))
-    base = spark.createDataFrame([], "customer string").schema
-    with pytest.raises(CatalogError, match="derived metric early: .* uses late, defined after it"):
-        validate(spark, load_catalog(tmp_path), schemas(spark), base)
-
-
-@pytest.mark.parametrize("text", ["grocery", "o'brien", "back\\slash", "50% | 'q'"])
-def test_labels_reach_sql_as_the_same_text(spark, text):
-    assert spark.sql(f"SELECT {compiler._sql_text(text)} AS t").first().t == text
-
-
 def test_a_metric_named_like_a_customer_attribute_is_an_error(spark, tmp_path):
     derived = [{"name": "segment", "description": "x", "expression": "1"}]
     (tmp_path / "features").mkdir()

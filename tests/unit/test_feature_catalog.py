@@ -121,31 +121,6 @@ def test_a_derived_metric_needs_an_expression(tmp_path):
         load_catalog(catalog_dir(tmp_path, family(), derived=[{"name": "ratio"}]))
 
 
-def test_derived_metrics_batch_after_the_derived_metrics_they_use(tmp_path):
-    derived = [
-        {"name": "a", "expression": "spend_fuel_all_sum * 2"},
-        {"name": "b", "expression": "spend_other_all_sum + 1"},
-        {"name": "c", "expression": "a / nullif(b, 0)"},  # uses a and b: after both
-        {"name": "ab", "expression": "coalesce(`a`, 0)"},  # names a (quoted), not b
-        {"name": "d", "expression": "spend_fuel_all_count + c_b"},  # c_b is not c nor b
-        {"name": "e", "expression": "ab + c"},
-    ]
-    catalog = load_catalog(catalog_dir(tmp_path, family(), derived=derived))
-    batches = [[m.name for m in batch] for batch in catalog.derived_levels()]
-    assert batches == [["a", "b", "d"], ["c", "ab"], ["e"]]
-    assert [catalog.forward_uses(m) for m in catalog.derived] == [[], [], [], [], [], []]
-
-
-def test_a_derived_metric_naming_a_later_one_is_found(tmp_path):
-    derived = [
-        {"name": "early", "expression": "late * 2"},
-        {"name": "late", "expression": "spend_fuel_all_sum"},
-    ]
-    catalog = load_catalog(catalog_dir(tmp_path, family(), derived=derived))
-    assert catalog.forward_uses(catalog.metric("early")) == ["late"]
-    assert catalog.forward_uses(catalog.metric("late")) == []
-
-
 @pytest.mark.parametrize(
     ("text", "kind", "n", "first"),
     [
