@@ -407,3 +407,22 @@ def test_leakscan_reads_a_thousand_column_table_in_one_projection(spark):
     assert len(rows) == 1200 * 3 + 1 + 1
     assert ("c7", "v7-2", True) in rows and ("tags", "a@b.example", True) in rows
     assert ("nested", '{"x":1}', False) in rows
+
+
+def test_leakscan_reads_doubles_only_when_a_pii_value_has_a_doubles_shape(spark):
+    from jobs.privacy.leakscan import _candidates, shapes_unseen
+
+    schema = "value string, source string, is_name boolean"
+    pii = spark.createDataFrame([("4111111111111111", "raw cards.card_number", False)], schema)
+    lake = {
+        "analytics/t": spark.createDataFrame(
+            [(4111111111111111, 12.5, True, "x")], "pan bigint, amount double, ok boolean, n string"
+        )
+    }
+    assert shapes_unseen(pii) == {"fractional", "boolean"}
+    found = {(r.column, r.source) for r in _candidates(lake, pii).collect()}
+    assert found == {("pan", "raw cards.card_number"), ("n", None)}
+    odd = pii.union(spark.createDataFrame([("12.5", "raw x.amount", False)], schema))
+    assert shapes_unseen(odd) == {"boolean"}
+    found = {(r.column, r.source) for r in _candidates(lake, odd).collect()}
+    assert ("amount", "raw x.amount") in found
