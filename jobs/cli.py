@@ -14,7 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from jobs.errors import ConfigError, OfferlakeError, StageFailedError
-from jobs.pipeline import STAGE_NAMES, STAGES, run_pipeline, run_stage
+from jobs.pipeline import MEASURE_STAGES, STAGE_NAMES, STAGES, run_pipeline, run_stage
 from jobs.reconciliation import failures, reconciliation_table
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import RunContext
@@ -78,14 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     pipe = commands.add_parser("pipeline", help="run every stage in order for a date")
     pipe.add_argument("--date", type=_date, default=date.today())
+    pipe.add_argument(
+        "--measure",
+        action="store_true",
+        help=f"only {', '.join(MEASURE_STAGES)} and the leak scan: take in the day's feeds and "
+        "measure the offers already sent, making no new ones",
+    )
 
     demo = commands.add_parser(
         "demo",
         help="generate a bank, run the pipeline on its last day, then measure the next day",
         description="What `make demo` runs, in one process and one Spark session: generate a "
         "bank into the lake's landing zone, run the whole pipeline for its delivery date D, land "
-        "the customers' reactions to D's offers (simulate-reactions), and run the pipeline for "
-        "D + 1, which measures them (effective rate, lift) and writes the report.",
+        "the customers' reactions to D's offers (simulate-reactions), and run the measuring "
+        "stages for D + 1 (`pipeline --measure`), which ingest them and measure them (effective "
+        "rate, lift) and write the report.",
     )
     demo.add_argument("--customers", type=_positive, default=2000)
     demo.add_argument("--days", type=_positive, default=90)
@@ -247,10 +254,10 @@ def _demo(args: argparse.Namespace, config: LakeConfig) -> None:
     bank = argparse.Namespace(**vars(args), start=None, out=None, workers=2)
     _generate(bank, config)
     day = BankSpec(args.customers, args.days, args.seed).delivery_date
-    _pipeline(argparse.Namespace(date=day), config)
+    _pipeline(argparse.Namespace(date=day, measure=False), config)
     reactions = argparse.Namespace(date=day, buy_rate=None, accept_rate=None, seed=args.seed)
     _simulate_reactions(reactions, config)
-    _pipeline(argparse.Namespace(date=day + timedelta(days=1)), config)
+    _pipeline(argparse.Namespace(date=day + timedelta(days=1), measure=True), config)
     out.print(f"demo: {time.perf_counter() - began:,.0f} s in all")
 
 
@@ -268,15 +275,16 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
     from jobs.summary import summary
 
     _print_landing(config)
-    with _progress([*STAGE_NAMES, "leakscan"]) as watch:
-        result = run_pipeline(config, args.date, watch)
+    names = MEASURE_STAGES if args.measure else STAGE_NAMES
+    with _progress([*names, "leakscan"]) as watch:
+        result = run_pipeline(config, args.date, watch, names)
     for name, results in result.results.items():
         out.print(reconciliation_table(f"{name} for {args.date}", results))
     out.print(result.leak_table)
-    table = Table(title=f"pipeline for {args.date}")
+    table = Table(title=f"{'measuring ' if args.measure else ''}pipeline for {args.date}")
     for column in ("stage", "side", "seconds", "status", "what it does"):
         table.add_column(column, justify="right" if column == "seconds" else "left")
-    for s in STAGES:
+    for s in (s for s in STAGES if s.name in names):
         status = f"{sum(r.rows_written for r in result.results[s.name]):,} rows written"
         table.add_row(s.name, s.side.value, f"{result.seconds[s.name]:.1f}", status, s.summary)
     hits = len(result.leak_hits)

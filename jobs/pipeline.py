@@ -85,6 +85,9 @@ STAGES: tuple[Stage, ...] = (
     ),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
+# A measuring run: take in the day's feeds (the customers' reactions among them) and measure
+# the offers already sent, without making new ones (`offerlake pipeline --measure`).
+MEASURE_STAGES = ("ingest", "privacy", "effectiveness", "catalog")
 
 
 def stage(name: str) -> Stage:
@@ -112,15 +115,16 @@ def run_pipeline(
     config: LakeConfig,
     run_date: date,
     watch: Callable[[str], AbstractContextManager] | None = None,
+    stages: tuple[str, ...] = STAGE_NAMES,
 ) -> PipelineRun:
-    """Run every stage in order for one date, in one Spark session, then the leak scan;
-    `watch(name)` wraps each step (the CLI's progress display)."""
+    """Run the stages (default: every one) in order for one date, in one Spark session, then
+    the leak scan; `watch(name)` wraps each step (the CLI's progress display)."""
     from jobs.privacy.commands import leakscan
     from jobs.runtime.spark import build_spark
 
     spark = build_spark(config)
     results, seconds = {}, {}
-    for s in STAGES:
+    for s in (s for s in STAGES if s.name in stages):
         start = time.perf_counter()
         with watch(s.name) if watch else nullcontext():
             results[s.name] = run_stage(s.name, config, run_date, spark)

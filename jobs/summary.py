@@ -31,15 +31,24 @@ def table_rows(ctx: RunContext) -> Table:
 
 
 def offers_per_channel(ctx: RunContext) -> Table:
-    table = Table(title=f"offers of {ctx.run_date} per channel")
+    """Offers per channel of the run's date, or of the latest day before it that made offers
+    (a measuring run, which makes none, shows the offers it measures)."""
+    offers = _read(ctx, "analytics/deliverable_offers")
+    day = None
+    if offers is not None:
+        offers = offers.withColumn("_day", F.to_date("send_at"))
+        day = offers.where(F.col("_day") <= F.lit(ctx.run_date)).agg(F.max("_day")).first()[0]
+    table = Table(title=f"offers of {day or ctx.run_date} per channel")
     for column, right in (("channel", False), ("offers", True), ("held out", True)):
         table.add_column(column, justify="right" if right else "left")
-    offers = _read(ctx, "analytics/deliverable_offers")
-    if offers is not None:
-        day = offers.where(F.to_date("send_at") == F.lit(ctx.run_date))
-        counts = day.groupBy("channel").agg(
-            F.sum(F.when(~F.col("holdout"), 1).otherwise(0)).alias("offers"),
-            F.sum(F.when(F.col("holdout"), 1).otherwise(0)).alias("held_out"),
+    if day is not None:
+        counts = (
+            offers.where(F.col("_day") == F.lit(day))
+            .groupBy("channel")
+            .agg(
+                F.sum(F.when(~F.col("holdout"), 1).otherwise(0)).alias("offers"),
+                F.sum(F.when(F.col("holdout"), 1).otherwise(0)).alias("held_out"),
+            )
         )
         for r in counts.orderBy("channel").collect():
             table.add_row(r.channel or "(holdout)", f"{r.offers:,}", f"{r.held_out:,}")

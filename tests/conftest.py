@@ -46,6 +46,11 @@ def spark(lake_config):
             # the whole suite shares this JVM: 2g ran out of heap on the public datasets
             # (its Spark died mid-run); landed runs had 6g from conf/lake.yaml
             "spark.driver.memory": "6g",
+            # what the shared JVM keeps of finished work: Delta keeps each table's log and
+            # snapshot 60 minutes by default, and the test run makes hundreds of tables; the
+            # SQL status store keeps 1,000 plans' text (customer_360's is 1.5 MB) with no UI
+            "spark.databricks.delta.delta.log.cacheRetentionMinutes": "5",
+            "spark.sql.ui.retainedExecutions": "50",
         },
     )
     yield session

@@ -7,6 +7,7 @@ that a no-op for rows already in).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -31,6 +32,7 @@ class LedgerEntry:
 
 
 _seen: dict[tuple[str, str], list[tuple[str, str, str, int]]] = {}
+_lock = threading.Lock()  # feeds ingest in threads: one ledger write (or first read) at a time
 
 
 def _entries(ctx: RunContext) -> list[tuple[str, str, str, int]]:
@@ -39,6 +41,11 @@ def _entries(ctx: RunContext) -> list[tuple[str, str, str, int]]:
     One row per landed file or JDBC load: it grows with deliveries, not with data rows.
     """
     key = (ctx.path(LEDGER), ctx.run_id)
+    with _lock:
+        return _load(ctx, key)
+
+
+def _load(ctx: RunContext, key: tuple[str, str]) -> list[tuple[str, str, str, int]]:
     if key not in _seen:
         rows = []
         if delta_io.is_delta(ctx.spark, key[0]):
@@ -66,5 +73,8 @@ def record(ctx: RunContext, entries: Sequence[LedgerEntry]) -> None:
         F.lit(ctx.run_id).alias("run_id"),
         F.current_timestamp().alias("ingested_at"),
     )
-    delta_io.write_delta(frame, ctx.path(LEDGER), mode="append")
-    _entries(ctx).extend((e.table, e.source, e.checksum, e.watermark) for e in entries)
+    with _lock:
+        delta_io.write_delta(frame, ctx.path(LEDGER), mode="append")
+        _load(ctx, (ctx.path(LEDGER), ctx.run_id)).extend(
+            (e.table, e.source, e.checksum, e.watermark) for e in entries
+        )

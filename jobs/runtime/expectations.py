@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from great_expectations.expectations.expectation import Expectation  # noqa: E40
 from pyspark.sql import DataFrame  # noqa: E402
 
 from jobs.errors import ConfigError  # noqa: E402
+
+_one_context = threading.Lock()
 
 
 def build(items: Sequence[Any], where: str) -> list[Expectation]:
@@ -52,6 +55,11 @@ def validate(df: DataFrame, name: str, expectations: Sequence[Expectation]) -> V
     >>> not_null = gx.expectations.ExpectColumnValuesToNotBeNull(column="amount")
     >>> validate(df, "card_transactions", [not_null]).success
     """
+    with _one_context:  # GX keeps its current context in a global: one validation at a time
+        return _validate(df, name, expectations)
+
+
+def _validate(df: DataFrame, name: str, expectations: Sequence[Expectation]) -> ValidationOutcome:
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_spark(name=f"{name}_source").add_dataframe_asset(name=name)

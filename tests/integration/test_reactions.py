@@ -201,3 +201,5 @@ def test_the_pipeline_summary_counts_rows_offers_and_effective_rates(measured):
     assert re.search(r"car_loan\s+│\s+2\s+│\s+2\s+│\s+100\.0%\s+│\s+1\s+│\s+\+100\.0 pp", effective)
     offers = text(offers_per_channel(lake.context(DAY)))
     assert re.search(r"email\s+│\s+2\s+│\s+1", offers)  # two car loans sent, one held out
+    # the measuring day made no offers: it shows the ones it measured
+    assert text(offers_per_channel(ctx)) == offers

@@ -78,11 +78,33 @@ def test_demo_generates_a_bank_runs_its_last_day_lands_reactions_then_measures_t
 
     calls = []
     for name, step in (("_pipeline", "pipeline"), ("_simulate_reactions", "react")):
-        monkeypatch.setattr(cli, name, lambda args, _, step=step: calls.append((step, args.date)))
+        monkeypatch.setattr(
+            cli,
+            name,
+            lambda args, _, step=step: calls.append((step, args.date, getattr(args, "measure", 0))),
+        )
     code = main(["--lake", str(tmp_path), "demo", "--customers", "20", "--days", "10"])
     assert code == 0
     landed = tmp_path / "onprem" / "landing" / "crm" / "2026-01-10" / "crm_clients.jsonl"
     assert len(landed.read_text().splitlines()) == 20
     day, next_day = date(2026, 1, 10), date(2026, 1, 11)
-    assert calls == [("pipeline", day), ("react", day), ("pipeline", next_day)]
+    # the whole pipeline on the bank's last day; the next day only ingests and measures
+    assert calls == [("pipeline", day, False), ("react", day, 0), ("pipeline", next_day, True)]
     assert "demo:" in capsys.readouterr().out
+
+
+def test_a_measuring_run_ingests_and_measures_and_makes_no_offers(monkeypatch, tmp_path):
+    from jobs import pipeline
+    from jobs.runtime.config import LakeConfig
+
+    ran = []
+    monkeypatch.setattr(pipeline, "run_stage", lambda name, *_: ran.append(name) or [])
+    monkeypatch.setattr("jobs.privacy.commands.leakscan", lambda *_: ("scan", []))
+    monkeypatch.setattr("jobs.runtime.spark.build_spark", lambda _: None)
+    config = LakeConfig.load(lake=str(tmp_path))
+    result = pipeline.run_pipeline(config, date(2026, 4, 1), stages=pipeline.MEASURE_STAGES)
+    assert ran == ["ingest", "privacy", "effectiveness", "catalog"]
+    assert list(result.seconds) == [*ran, "leakscan"]
+    ran.clear()
+    pipeline.run_pipeline(config, date(2026, 4, 1))
+    assert ran == list(pipeline.STAGE_NAMES)
