@@ -14,7 +14,7 @@ from airflow.utils.state import DagRunState
 
 from jobs.generate.bank import BankSpec, generate_bank
 
-BANK = BankSpec(customers=80, days=20, seed=5)
+BANK = BankSpec(customers=160, days=20, seed=1)  # nine car intenders: offers beyond the holdout
 CHAIN = (
     "ingest",
     "privacy",
