@@ -2,13 +2,16 @@
 
 A delivery is recorded only after its rows are committed to raw and quarantine, so a run that
 crashes before that leaves no entry and the next run loads the delivery again (the MERGEs make
-that a no-op for rows already in).
+that a no-op for rows already in). An ingest run records its entries in one Delta commit at its
+end (`batched`), not one per table: a crash before that commit only means more deliveries to
+load again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from pyspark.sql import functions as F
@@ -33,6 +36,7 @@ class LedgerEntry:
 
 _seen: dict[tuple[str, str], list[tuple[str, str, str, int]]] = {}
 _lock = threading.Lock()  # feeds ingest in threads: one ledger write (or first read) at a time
+_pending: dict[str, list[LedgerEntry]] = {}  # run id -> entries `batched` commits at its end
 
 
 def _entries(ctx: RunContext) -> list[tuple[str, str, str, int]]:
@@ -65,16 +69,39 @@ def watermark(ctx: RunContext, table: str, source: str) -> int:
 
 
 def record(ctx: RunContext, entries: Sequence[LedgerEntry]) -> None:
-    """Append entries (only sources not yet in the ledger are ever loaded, so no MERGE)."""
+    """Append entries (only sources not yet in the ledger are ever loaded, so no MERGE); inside
+    `batched`, they wait for its one commit (this run already sees them)."""
     if not entries:
         return
+    with _lock:
+        _load(ctx, (ctx.path(LEDGER), ctx.run_id)).extend(
+            (e.table, e.source, e.checksum, e.watermark) for e in entries
+        )
+        if ctx.run_id in _pending:
+            _pending[ctx.run_id].extend(entries)
+        else:
+            _append(ctx, entries)
+
+
+@contextmanager
+def batched(ctx: RunContext) -> Iterator[None]:
+    """Entries recorded inside go to the ledger in one Delta commit on the way out, also when
+    the body failed (their rows are committed, so they are recorded)."""
+    with _lock:
+        _pending[ctx.run_id] = []
+    try:
+        yield
+    finally:
+        with _lock:
+            entries = _pending.pop(ctx.run_id)
+            if entries:
+                _append(ctx, entries)
+
+
+def _append(ctx: RunContext, entries: Sequence[LedgerEntry]) -> None:
     frame = ctx.spark.createDataFrame([asdict(e) for e in entries]).select(
         *LedgerEntry.__dataclass_fields__,
         F.lit(ctx.run_id).alias("run_id"),
         F.current_timestamp().alias("ingested_at"),
     )
-    with _lock:
-        delta_io.write_delta(frame, ctx.path(LEDGER), mode="append")
-        _load(ctx, (ctx.path(LEDGER), ctx.run_id)).extend(
-            (e.table, e.source, e.checksum, e.watermark) for e in entries
-        )
+    delta_io.write_delta(frame, ctx.path(LEDGER), mode="append")

@@ -62,7 +62,7 @@ def run(
         if feeds is None or feed.name in feeds
     ]
     ledger.ingested_checksums(ctx, "")  # the session and the ledger's entries, before threads
-    with ThreadPoolExecutor(FEEDS_AT_ONCE, thread_name_prefix="ingest") as pool:
-        outcomes = list(pool.map(lambda feed: _attempt(ctx, feed), chosen))
+    with ledger.batched(ctx), ThreadPoolExecutor(FEEDS_AT_ONCE, thread_name_prefix="ingest") as p:
+        outcomes = list(p.map(lambda feed: _attempt(ctx, feed), chosen))
     purge_landing(ctx, [feed for feed, (_, ok) in zip(chosen, outcomes, strict=True) if ok])
     return [result for results, _ in outcomes for result in results]

@@ -110,6 +110,42 @@ def test_crash_before_the_ledger_then_rerun_gives_the_same_tables(bank, tmp_path
         )
 
 
+def test_the_ledger_takes_a_run_in_one_commit_and_a_failed_commit_is_loaded_again(
+    bank, tmp_path, spark, ingested
+):
+    import pytest
+
+    import jobs.ingest.ledger as ledger
+
+    clean, results = ingested
+    first = spark.read.format("delta").option("versionAsOf", 0)
+    landed = sum(r.files for r in results.values())  # one run, one commit, however many tables
+    assert first.load(str(clean.root / "onprem/raw/_ingest_ledger")).count() == landed > 0
+
+    lake = fresh_lake(bank, tmp_path, spark)
+    original = ledger._append
+
+    def crash(*args, **kwargs):
+        raise OSError("ledger disk full")
+
+    ledger._append = crash
+    try:
+        with pytest.raises(OSError, match="ledger disk full"):
+            lake.ingest("crm", "mainframe", run_date=SPEC.delivery_date)
+    finally:
+        ledger._append = original
+    assert not (lake.root / "onprem/raw/_ingest_ledger").exists()
+    again = lake.ingest("crm", "mainframe", run_date=SPEC.delivery_date)
+    assert all(r.files > 0 and not r.error for r in again.values()), again
+    for table in ("crm_clients", "accounts"):
+        business = [c for c in clean.table(f"raw/{table}").columns if c not in LINEAGE]
+        assert_df_equality(
+            lake.table(f"raw/{table}").select(business),
+            clean.table(f"raw/{table}").select(business),
+            ignore_row_order=True,
+        )
+
+
 def test_crash_during_a_raw_write_leaves_no_rows_and_the_next_run_completes(bank, tmp_path, spark):
     import jobs.ingest.load as load
 
