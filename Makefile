@@ -15,10 +15,13 @@ DEMO_DAYS ?= 90
 
 setup: $(VENV)/.installed .jars/.complete
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on our machines)
+# Python would otherwise compile every imported module from source in every process (Great
+# Expectations imports in 7.4 s so, in 3.2 s from bytecode).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q uv==0.13.9
-	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip sync -q requirements.lock
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip sync -q --compile-bytecode requirements.lock
 	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q --no-deps -e .
 	touch $@
 
