@@ -272,14 +272,20 @@ class Vault:
         clean = contacts.where(
             F.col("value").isNotNull() & (F.trim(F.col("value")) != "")
         ).dropDuplicates(["owner", "field"])
-        deks = self._data_keys(clean.select("owner"))
-        rows = sc.with_keys(clean.join(deks, "owner"), self._keys_df).select(
+        indexed = sc.with_keys(clean, self._keys_df).withColumn(
+            "value_index", sc.hmac_hex(F.concat_ws("|", "field", "value"), "index")
+        )
+        # only new and changed values are encrypted and merged
+        stored = self.store.read("contacts").select("owner", "field", "value_index")
+        changed = indexed.join(stored, ["owner", "field", "value_index"], "left_anti")
+        deks = self._data_keys(changed.select("owner"))
+        rows = changed.join(deks, "owner").select(
             "owner",
             "field",
             sc.aes_gcm(F.col("value"), F.col("dek"), F.concat_ws("|", "owner", "field")).alias(
                 "value_ct"
             ),
-            sc.hmac_hex(F.concat_ws("|", "field", "value"), "index").alias("value_index"),
+            "value_index",
             F.lit(self.ctx.run_id).alias("updated_run"),
         )
         self.store.upsert("contacts", rows, ["owner", "field"], changed="value_index")
