@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"only {', '.join(MEASURE_STAGES)} and the leak scan: take in the day's feeds and "
         "measure the offers already sent, making no new ones",
     )
+    pipe.set_defaults(closing=True)  # the closing summary and report (the demo: its last run)
 
     demo = commands.add_parser(
         "demo",
@@ -254,10 +255,11 @@ def _demo(args: argparse.Namespace, config: LakeConfig) -> None:
     bank = argparse.Namespace(**vars(args), start=None, out=None, workers=2)
     _generate(bank, config)
     day = BankSpec(args.customers, args.days, args.seed).delivery_date
-    _pipeline(argparse.Namespace(date=day, measure=False), config)
+    # the summary and the report close the demo, after the day that measures the offers
+    _pipeline(argparse.Namespace(date=day, measure=False, closing=False), config)
     reactions = argparse.Namespace(date=day, buy_rate=None, accept_rate=None, seed=args.seed)
     _simulate_reactions(reactions, config)
-    _pipeline(argparse.Namespace(date=day + timedelta(days=1), measure=True), config)
+    _pipeline(argparse.Namespace(date=day + timedelta(days=1), measure=True, closing=True), config)
     out.print(f"demo: {time.perf_counter() - began:,.0f} s in all")
 
 
@@ -291,11 +293,12 @@ def _pipeline(args: argparse.Namespace, config: LakeConfig) -> None:
     verdict = "[green]0 hits[/green]" if not hits else f"[red]{hits} hits[/red]"
     table.add_row("leakscan", "lake", f"{result.seconds['leakscan']:.1f}", verdict, "no PII")
     table.add_row("total", "", f"{sum(result.seconds.values()):.1f}", "", "", style="bold")
-    for part in summary(config, args.date, build_spark(config)):
-        out.print(part)
+    if args.closing:
+        for part in summary(config, args.date, build_spark(config)):
+            out.print(part)
     out.print(table)
     out.print(f"lake root: {config.lake_root}")
-    if "://" not in config.lake_root:
+    if args.closing and "://" not in config.lake_root:
         from jobs.effectiveness.report import ReportError
 
         try:

@@ -81,15 +81,22 @@ def test_demo_generates_a_bank_runs_its_last_day_lands_reactions_then_measures_t
         monkeypatch.setattr(
             cli,
             name,
-            lambda args, _, step=step: calls.append((step, args.date, getattr(args, "measure", 0))),
+            lambda args, _, step=step: calls.append(
+                (step, args.date, getattr(args, "measure", 0), getattr(args, "closing", 0))
+            ),
         )
     code = main(["--lake", str(tmp_path), "demo", "--customers", "20", "--days", "10"])
     assert code == 0
     landed = tmp_path / "onprem" / "landing" / "crm" / "2026-01-10" / "crm_clients.jsonl"
     assert len(landed.read_text().splitlines()) == 20
     day, next_day = date(2026, 1, 10), date(2026, 1, 11)
-    # the whole pipeline on the bank's last day; the next day only ingests and measures
-    assert calls == [("pipeline", day, False), ("react", day, 0), ("pipeline", next_day, True)]
+    # the whole pipeline on the bank's last day; the next day only ingests and measures, and
+    # closes with the summary and the report
+    assert calls == [
+        ("pipeline", day, False, False),
+        ("react", day, 0, 0),
+        ("pipeline", next_day, True, True),
+    ]
     assert "demo:" in capsys.readouterr().out
 
 
