@@ -107,6 +107,20 @@ class Catalog:
     def of_source(self, table: str) -> list[Family]:
         return [f for f in self.families if f.source == table]
 
+    def derived_levels(self) -> list[list[Metric]]:
+        """The derived metrics in as few rounds as their order allows: a metric joins the round
+        after the latest earlier derived metric its expression names (so one projection per
+        round, not one per metric). A name inside a quoted string only costs an extra round."""
+        levels: dict[str, int] = {}
+        rounds: list[list[Metric]] = []
+        for m in self.derived:
+            used = [n for n in levels if re.search(rf"(?<![\w.]){n}(?!\w)", m.expression or "")]
+            level = max((levels[n] + 1 for n in used), default=0)
+            levels[m.name] = level
+            rounds += [[] for _ in range(level + 1 - len(rounds))]
+            rounds[level].append(m)
+        return rounds
+
 
 def _fill(template: str, **values: str) -> str:
     text = template

@@ -77,20 +77,19 @@ def source_schema(ctx: RunContext, catalog: Catalog, table: str) -> StructType:
 
 
 def customer_360(ctx: RunContext, catalog: Catalog) -> DataFrame:
-    base = customers(ctx)
+    base = customers(ctx).withColumn("as_of", F.lit(ctx.run_date))
     used = sorted({f.source for f in catalog.families})
     schemas = {t: source_schema(ctx, catalog, t) for t in used}
-    validate(ctx.spark, catalog, schemas, base.schema)
+    validate(ctx.spark, catalog, schemas, base.drop("as_of").schema)
     pairs = [compiler.source_pairs(catalog, t, events(ctx, catalog, t), ctx.run_date) for t in used]
     all_pairs = pairs[0]
     for frame in pairs[1:]:
         all_pairs = all_pairs.unionByName(frame)
-    wide = compiler.wide(catalog.metrics, base, all_pairs).withColumn("as_of", F.lit(ctx.run_date))
-    for m in catalog.derived:  # in order: a derived metric may use the ones before it
-        wide = wide.select("*", F.expr(m.expression).cast(m.type).alias(m.name))
+    wide = compiler.wide(catalog.metrics, base, all_pairs)
     metrics = [m.name for m in catalog.metrics + catalog.derived]
-    attributes = [c for c in base.columns if c != "customer"]
-    return wide.select(F.col("customer").alias("client_id"), "as_of", *attributes, *metrics)
+    attributes = [c for c in base.columns if c not in ("customer", "as_of")]
+    names = ["customer", "as_of", *attributes, *metrics]
+    return compiler.with_derived(wide, catalog, names, {"customer": "client_id"})
 
 
 def _as_of(ctx: RunContext) -> str:

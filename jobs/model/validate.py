@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StructType
 
 from jobs.model.catalog import Catalog, CatalogError, Family
+from jobs.model.compile import quoted, select_sql, with_derived
 
 
 def _reason(error: Exception) -> str:
@@ -79,11 +80,20 @@ def validate(
                     f"sources: {table} has no column {column} (customer, time or ally)"
                 )
         _source(spark, catalog.of_source(table), schema)
-    df = spark.createDataFrame([], base).select(
-        "*",
-        F.current_date().alias("as_of"),
-        *[F.lit(None).cast(m.type).alias(m.name) for m in catalog.metrics],
-    )
+    for m in catalog.derived:  # one expression each: they are spliced into SQL text
+        try:
+            F.expr(m.expression)
+        except ParseException as e:
+            raise CatalogError(
+                f"{m.file}: derived metric {m.name}: expression `{m.expression}`: {_reason(e)}"
+            ) from None
+    nulls = [f"CAST(NULL AS {m.type}) AS {quoted(m.name)}" for m in catalog.metrics]
+    df = select_sql(spark.createDataFrame([], base), ["*", "current_date() AS as_of", *nulls])
+    try:  # all at once; one by one only to name a culprit
+        with_derived(df, catalog, df.columns + [m.name for m in catalog.derived])
+        return
+    except (AnalysisException, ParseException):
+        pass
     for m in catalog.derived:  # a derived metric may use the ones defined before it
         _check(df, f"{m.file}: derived metric {m.name}", "expression", m.expression)
         df = df.select("*", F.expr(m.expression).cast(m.type).alias(m.name))

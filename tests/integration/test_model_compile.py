@@ -205,3 +205,12 @@ def test_a_metric_named_like_a_customer_attribute_is_an_error(spark, tmp_path):
     base = spark.createDataFrame([], "customer string, segment string").schema
     with pytest.raises(CatalogError, match="t.yaml: metric segment: a customer attribute"):
         validate(spark, load_catalog(tmp_path), schemas(spark), base)
+
+
+def test_a_derived_expression_is_one_expression_not_sql_text(spark, tmp_path):
+    derived = [{"name": "ratio", "description": "x", "expression": "1) AS extra, (2"}]
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "t.yaml").write_text(yaml.safe_dump({**CATALOG, "derived": derived}))
+    base = spark.createDataFrame([], "customer string").schema
+    with pytest.raises(CatalogError, match="t.yaml: derived metric ratio: expression"):
+        validate(spark, load_catalog(tmp_path), schemas(spark), base)

@@ -121,6 +121,19 @@ def test_a_derived_metric_needs_an_expression(tmp_path):
         load_catalog(catalog_dir(tmp_path, family(), derived=[{"name": "ratio"}]))
 
 
+def test_derived_metrics_are_computed_in_rounds_after_the_metrics_they_name(tmp_path):
+    derived = [
+        {"name": "spend", "expression": "spend_fuel_all_sum + spend_other_all_sum"},
+        {"name": "spending", "expression": "spend_fuel_all_count > 0"},
+        {"name": "spend_k", "expression": "spend / 1000"},  # names spend, not spending
+        {"name": "label", "expression": "concat('spend_k', spend_k_x)"},  # a quoted name too
+        {"name": "flag", "expression": "spending"},
+    ]
+    catalog = load_catalog(catalog_dir(tmp_path, family(), derived=derived))
+    rounds = [[m.name for m in level] for level in catalog.derived_levels()]
+    assert rounds == [["spend", "spending"], ["spend_k", "flag"], ["label"]]
+
+
 @pytest.mark.parametrize(
     ("text", "kind", "n", "first"),
     [
