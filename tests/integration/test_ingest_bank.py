@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 from datetime import date, timedelta
 
+import pytest
 from chispa import assert_df_equality
 
 from jobs.runtime.lineage import LINEAGE
@@ -84,24 +85,23 @@ def test_rerun_on_the_same_landing_files_changes_nothing(ingested):
     assert again["web_sessions"].skipped_files == len(landed_sessions) > 0
 
 
-def test_crash_before_the_ledger_then_rerun_gives_the_same_tables(bank, tmp_path, spark, ingested):
+def test_crash_before_the_ledger_then_rerun_gives_the_same_tables(
+    bank, tmp_path, spark, ingested, monkeypatch
+):
     import jobs.ingest.ledger as ledger
 
     clean, _ = ingested
     lake = fresh_lake(bank, tmp_path, spark)
-    original = ledger.record
-
-    def crash(*args, **kwargs):
-        raise OSError("disk full")
-
-    ledger.record = crash
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(ledger, "record", crash_with("disk full"))
         failed = lake.ingest("crm", "transactions", run_date=SPEC.delivery_date)
-    finally:
-        ledger.record = original
     assert "disk full" in failed["crm"].error and "disk full" in failed["transactions"].error
     lake.ingest("crm", "transactions", run_date=SPEC.delivery_date)
-    for table in ("crm_clients", "transactions"):
+    assert_same_raw(lake, clean, *("crm_clients", "transactions"))
+
+
+def assert_same_raw(lake, clean, *tables: str) -> None:
+    for table in tables:
         business = [c for c in clean.table(f"raw/{table}").columns if c not in LINEAGE]
         assert_df_equality(
             lake.table(f"raw/{table}").select(business),
@@ -110,11 +110,16 @@ def test_crash_before_the_ledger_then_rerun_gives_the_same_tables(bank, tmp_path
         )
 
 
-def test_the_ledger_takes_a_run_in_one_commit_and_a_failed_commit_is_loaded_again(
-    bank, tmp_path, spark, ingested
-):
-    import pytest
+def crash_with(message: str):
+    def crash(*args, **kwargs):
+        raise OSError(message)
 
+    return crash
+
+
+def test_the_ledger_takes_a_run_in_one_commit_and_a_failed_commit_is_loaded_again(
+    bank, tmp_path, spark, ingested, monkeypatch
+):
     import jobs.ingest.ledger as ledger
 
     clean, results = ingested
@@ -123,27 +128,13 @@ def test_the_ledger_takes_a_run_in_one_commit_and_a_failed_commit_is_loaded_agai
     assert first.load(str(clean.root / "onprem/raw/_ingest_ledger")).count() == landed > 0
 
     lake = fresh_lake(bank, tmp_path, spark)
-    original = ledger._append
-
-    def crash(*args, **kwargs):
-        raise OSError("ledger disk full")
-
-    ledger._append = crash
-    try:
-        with pytest.raises(OSError, match="ledger disk full"):
-            lake.ingest("crm", "mainframe", run_date=SPEC.delivery_date)
-    finally:
-        ledger._append = original
+    with monkeypatch.context() as patched, pytest.raises(OSError, match="ledger disk full"):
+        patched.setattr(ledger, "_append", crash_with("ledger disk full"))
+        lake.ingest("crm", "mainframe", run_date=SPEC.delivery_date)
     assert not (lake.root / "onprem/raw/_ingest_ledger").exists()
     again = lake.ingest("crm", "mainframe", run_date=SPEC.delivery_date)
     assert all(r.files > 0 and not r.error for r in again.values()), again
-    for table in ("crm_clients", "accounts"):
-        business = [c for c in clean.table(f"raw/{table}").columns if c not in LINEAGE]
-        assert_df_equality(
-            lake.table(f"raw/{table}").select(business),
-            clean.table(f"raw/{table}").select(business),
-            ignore_row_order=True,
-        )
+    assert_same_raw(lake, clean, *("crm_clients", "accounts"))
 
 
 def test_crash_during_a_raw_write_leaves_no_rows_and_the_next_run_completes(bank, tmp_path, spark):
