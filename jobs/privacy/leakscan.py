@@ -278,9 +278,9 @@ def _hits(tables: dict[str, DataFrame], pii: DataFrame) -> list[Hit]:
 def scan(ctx: RunContext, policy: PrivacyPolicy) -> tuple[list[Hit], int]:
     """Hits, and how many lake tables were scanned.
 
-    Whole-stage code generation is off for the whole scan: a row of customer_360 becomes 1,000+
-    entries, and cached frames must be planned and reused under the same setting (Spark's
-    in-memory scan is columnar only with whole-stage codegen on)."""
+    The whole scan runs under `wide_rows` (whole-stage code generation for narrow plan nodes
+    only): a row of customer_360 becomes 1,000+ entries, and cached frames must be planned and
+    reused under the same setting."""
     tables = lake_tables(ctx)
     if not tables:
         return [], 0
