@@ -1,9 +1,14 @@
-"""One Airflow DAG per campaign, generated from conf/campaigns/*.offer and its schedule.
+"""One Airflow DAG per campaign, generated from conf/campaigns/*.offer.
 
-`schedule daily at 07:00` -> cron `0 7 * * *`, `weekly on monday, thursday at 09:30` ->
-`30 9 * * 1,4`, `monthly on day 1 at 10:00` -> `0 10 1 * *`, `hourly` -> `@hourly`; a
-campaign with `trigger geofence ...` runs whenever `geo_offers` updates the geo events. Each DAG
-runs the same entry point as `offerlake run match --campaign NAME`. A campaign the
+A campaign is matched for a day once that day's data is modelled: its DAG runs on the customer
+model's Asset (`offerlake_customer_360`), for the dates the event carries. Its `schedule` says on
+which of those days it is due and when its offers go out: `daily at 07:00` every day at 07:00,
+`weekly on monday, thursday at 09:30` on Mondays and Thursdays, `monthly on day 1 at 10:00` on the
+1st (the match writes nothing on other days; `send_at` is the day at that hour in the customer's
+time zone). A campaign with `trigger geofence ...` runs whenever `geo_offers` updates the geo
+events, for the events' date. A cron clock would not do: it runs for the day on the clock, never
+for a day whose data landed late or is backfilled. Each DAG runs the same entry point as
+`offerlake run match --campaign NAME`. A campaign the
 checker rejects gets no DAG; the checker's messages (file:line:col) show in Airflow as this
 file's import error, while the valid campaigns keep their DAGs.
 """
@@ -20,28 +25,31 @@ from dsl.errors import DslError
 from dsl.program import campaign_files, load_program
 from dsl.vocabulary import Vocabulary
 from jobs.orchestration.alerts import deadline
-from jobs.orchestration.assets import GEO_EVENTS, OFFERS
+from jobs.orchestration.assets import CUSTOMER_360, GEO_EVENTS, OFFERS
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 from jobs.runtime.config import conf_dir
 
 
-def cron(schedule: Schedule) -> str:
-    if schedule.every == "hourly":
-        return "@hourly"
-    minute, hour = schedule.at.minute, schedule.at.hour
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def when_due(schedule: Schedule | None) -> str:
+    """The schedule in words, for the DAG's page."""
+    if schedule is None or schedule.every == "hourly":
+        return "every day"
+    at = f"at {schedule.at:%H:%M}"
     if schedule.every == "weekly":
-        days = ",".join(str((d + 1) % 7) for d in schedule.weekdays)  # cron: 0 = Sunday
-        return f"{minute} {hour} * * {days}"
+        return f"on {', '.join(DAYS[d] for d in schedule.weekdays)} {at}"
     if schedule.every == "monthly":
-        return f"{minute} {hour} {schedule.day_of_month} * *"
-    return f"{minute} {hour} * * *"
+        return f"on day {schedule.day_of_month} of each month {at}"
+    return f"every day {at}"
 
 
 def campaign_dag(campaign: Campaign) -> DAG:
     start = campaign.valid_from or pendulum.date(2026, 1, 1)
     with DAG(
         dag_id=f"campaign_{campaign.name}",
-        schedule=[GEO_EVENTS] if campaign.trigger else cron(campaign.schedule),
+        schedule=[GEO_EVENTS] if campaign.trigger else [CUSTOMER_360],
         start_date=pendulum.datetime(start.year, start.month, start.day, tz="UTC"),
         end_date=(
             pendulum.datetime(*campaign.valid_to.timetuple()[:3], 23, 59, tz="UTC")
@@ -56,11 +64,11 @@ def campaign_dag(campaign: Campaign) -> DAG:
         doc_md=(
             f"### Campaign `{campaign.name}`\n{campaign.title}\n\n"
             f"From `{campaign.file}` (line {campaign.pos.line}): priority {campaign.priority}, "
-            f"holdout {campaign.holdout:.0%}, variants "
+            f"due {when_due(campaign.schedule)}, holdout {campaign.holdout:.0%}, variants "
             f"{', '.join(v.name for v in campaign.variants)}. Matches the campaign over "
             "`lake/analytics/customer_360` and writes its rows of "
-            "`lake/analytics/deliverable_offers` for the run's date (`offerlake dsl explain` "
-            "shows why a customer gets it or not)."
+            "`lake/analytics/deliverable_offers` for the dates of its triggering events "
+            "(`offerlake dsl explain` shows why a customer gets it or not)."
         ),
     ) as dag:
         OfferlakeOperator(

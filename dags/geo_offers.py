@@ -1,29 +1,33 @@
-"""Airflow DAG `geo_offers`, hourly: pings x ally geofences -> analytics/geo_events for the day.
+"""Airflow DAG `geo_offers`: pings x ally geofences -> analytics/geo_events for a day, whenever the
+privacy DAG has gated new pings (Asset `offerlake_stage`, for its dates) and hourly for the day so
+far (a re-run replaces the day's rows, so late pings are picked up by the next hour).
 
-Same entry point as `offerlake run geofence`. Each hourly run recomputes the whole day so far
-(a re-run replaces the day's rows), so late pings are picked up by the next hour. The DAGs of
-geo-triggered campaigns (dags/campaigns.py) run on the `offerlake_geo_events` asset this task
-updates; the `delivery` DAG sends what they match.
+Same entry point as `offerlake run geofence`. The DAGs of geo-triggered campaigns
+(dags/campaigns.py) run on the `offerlake_geo_events` asset this task updates, for its date; the
+`delivery` DAG sends what they match.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable
 
-from jobs.orchestration.assets import GEO_EVENTS
+from jobs.orchestration.assets import GEO_EVENTS, STAGE
 from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
 with DAG(
     dag_id="geo_offers",
-    schedule="@hourly",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("@hourly", timezone="UTC"), assets=[STAGE]
+    ),
     **dag_args("lake", "geo", timeout=timedelta(minutes=55), deadline_after=timedelta(minutes=45)),
     doc_md="""
     ### Geo offers
-    Hourly. Reads `lake/stage` only: the day's `location_pings` of customers who opted in to
-    location, screened for accuracy, duplicates and spoofed jumps, joined with the allies'
+    After each leak-free stage (for the dates it gated) and hourly (for the day so far).
+    Reads `lake/stage` only: the day's `location_pings` of customers who opted in to location,
+    screened for accuracy, duplicates and spoofed jumps, joined with the allies'
     geofences by Apache Sedona; visits whose ally offer is live, outside the cooldown and under
     the daily cap become `lake/analytics/geo_events` (`conf/geofence.yaml`). Unusable pings and
     fences go to `analytics/geo_rejects` with their reason.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, chain
+from airflow.sdk import DAG, Param, chain
 
 from jobs.orchestration.defaults import dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
@@ -15,10 +15,20 @@ from jobs.pipeline import STAGES
 with DAG(
     dag_id="offerlake_pipeline",
     schedule=None,
+    params={
+        "date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Date",
+            description="The day to run (YYYY-MM-DD); empty: the run's logical date.",
+        )
+    },
     **dag_args(timeout=timedelta(hours=8), deadline_after=timedelta(hours=6)),
     doc_md="""
     ### offerlake pipeline
-    Runs every stage of `offerlake pipeline` for the run's logical date: ingest, privacy
+    Runs every stage of `offerlake pipeline` for the trigger form's `date` (default: the run's
+    logical date): ingest, privacy
     gate, customer 360, geofencing, matching, handoff, delivery, effectiveness and catalog,
     then the leak scan, which fails the run on any personal data in `lake/`. The lake root comes
     from `conf/lake.yaml` (or `OFFERLAKE_LAKE`). It announces no assets, so it does not start

@@ -74,8 +74,8 @@ def test_assets_chain_the_dags_from_a_landed_feed_to_the_catalog_without_a_loop(
     order = list(TopologicalSorter({d: set() for d in graph} | _reverse(graph)).static_order())
     chains = [
         ["ingest", "privacy", "customer_model", "catalog"],
-        ["campaign_car_loan", "delivery", "effectiveness", "catalog"],
-        ["geo_offers", "campaign_coffee_nearby", "delivery"],
+        ["customer_model", "campaign_car_loan", "delivery", "effectiveness", "catalog"],
+        ["privacy", "geo_offers", "campaign_coffee_nearby", "delivery"],
     ]
     for chain in chains:
         for upstream, downstream in zip(chain, chain[1:], strict=False):
@@ -93,6 +93,7 @@ def _reverse(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def test_pipeline_dag_is_every_stage_in_order_then_the_leak_scan(dagbag):
+    from jobs.orchestration.stage_operator import RUN_DATE
     from jobs.pipeline import STAGE_NAMES
 
     dag = dagbag.dags["offerlake_pipeline"]
@@ -100,7 +101,8 @@ def test_pipeline_dag_is_every_stage_in_order_then_the_leak_scan(dagbag):
     order = [*STAGE_NAMES, "leakscan"]
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    assert dag.get_task("match").application_args == ["run", "match", "--date", "{{ ds }}"]
+    assert dag.get_task("match").application_args == ["run", "match", "--date", RUN_DATE]
+    assert "date" in dag.params  # the trigger form's date (default: the logical date)
 
 
 def test_ingest_dag_has_one_parallel_task_per_feed_then_announces_raw(dagbag):
@@ -165,11 +167,12 @@ def test_customer_model_waits_for_a_leak_free_stage(dagbag):
     assert "offerlake_stage" in str(model.timetable.asset_condition)
 
 
-def test_geo_offers_runs_hourly_and_announces_geo_events(dagbag):
+def test_geo_offers_runs_on_a_new_stage_and_hourly_and_announces_geo_events(dagbag):
     dag = dagbag.dags["geo_offers"]
     assert [t.task_id for t in dag.tasks] == ["geofence"]
     assert {a.name for a in dag.get_task("geofence").outlets} == {"offerlake_geo_events"}
-    assert dag.schedule == "@hourly"
+    assert "offerlake_stage" in str(dag.timetable.asset_condition)
+    assert dag.timetable.timetable.expression == "0 * * * *"  # hourly
 
 
 def test_delivery_hands_off_then_delivers_after_the_campaigns_write_offers(dagbag):
@@ -182,10 +185,13 @@ def test_delivery_hands_off_then_delivers_after_the_campaigns_write_offers(dagba
     assert "offerlake_deliverable_offers" in outlets
 
 
-def test_one_dag_per_campaign_on_its_schedule(dagbag):
-    assert dagbag.dags["campaign_car_loan"].schedule == "0 7 * * *"
-    assert dagbag.dags["campaign_travel_card"].schedule == "0 9 * * 1"  # weekly on monday
-    assert dagbag.dags["campaign_kids_savings"].schedule == "0 10 1 * *"
+def test_one_dag_per_campaign_run_for_each_modelled_day_and_due_by_its_schedule(dagbag):
+    for name in ("car_loan", "travel_card", "kids_savings"):
+        dag = dagbag.dags[f"campaign_{name}"]
+        assert "offerlake_customer_360" in str(dag.timetable.asset_condition), name
+    assert "due every day at 07:00" in dagbag.dags["campaign_car_loan"].doc_md
+    assert "due on Monday at 09:00" in dagbag.dags["campaign_travel_card"].doc_md
+    assert "due on day 1 of each month at 10:00" in dagbag.dags["campaign_kids_savings"].doc_md
     geo = dagbag.dags["campaign_coffee_nearby"]  # trigger geofence: after each geo_offers run
     assert "offerlake_geo_events" in str(geo.timetable.asset_condition)
     dag = dagbag.dags["campaign_car_loan"]
