@@ -11,9 +11,9 @@ DEMO_LAKE ?= lakehouse
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 90
 
-.PHONY: setup demo test airflow bench lint lock clean
+.PHONY: setup demo test airflow trino bench lint lock clean
 
-setup: $(VENV)/.installed .jars/.complete
+setup: $(VENV)/.installed .jars/.complete .trino/.complete
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on our machines)
 # Python would otherwise compile every imported module from source in every process (Great
@@ -27,6 +27,15 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 .jars/.complete: jars/pom.xml
 	mvn -q -B -f jars/pom.xml dependency:copy-dependencies
+	touch $@
+
+# Trino for analysts on this machine (make trino) and its test: from Maven Central, then unpacked
+# with tar (the archive's hard links come out of Maven's own unpack as empty files).
+.trino/.complete: jars/trino.xml
+	rm -rf .trino/server && mkdir -p .trino/server
+	mvn -q -B -f jars/trino.xml dependency:copy
+	tar -xzf .trino/trino-server-*.tar.gz -C .trino/server
+	rm -f .trino/trino-server-*.tar.gz
 	touch $@
 
 # Re-resolve the pinned Python environment after changing pyproject.toml.
@@ -44,6 +53,11 @@ AIRFLOW_PORT ?= 8080
 airflow: setup
 	$(BIN)/python -m jobs.orchestration.standalone --port $(AIRFLOW_PORT) --lake $(DEMO_LAKE)
 
+# Trino on http://127.0.0.1:8090 over the demo lake, its tables registered from the catalog's DDL.
+TRINO_PORT ?= 8090
+trino: setup
+	$(BIN)/python -m jobs.catalog.trino_server --port $(TRINO_PORT) --lake $(DEMO_LAKE)
+
 bench: setup
 	$(BIN)/python -m bench.generate
 	$(BIN)/python -m bench.ingest
@@ -56,4 +70,4 @@ lint: setup
 	$(BIN)/ruff format --check jobs dsl dags tests bench
 
 clean:
-	rm -rf $(VENV) .jars .airflow lakehouse spark-warehouse .pytest_cache
+	rm -rf $(VENV) .jars .trino .airflow lakehouse spark-warehouse .pytest_cache

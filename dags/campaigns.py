@@ -29,7 +29,6 @@ from jobs.orchestration.assets import CUSTOMER_360, GEO_EVENTS, OFFERS
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 from jobs.runtime.config import conf_dir
 
-
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 

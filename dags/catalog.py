@@ -21,8 +21,9 @@ with DAG(
     Makes the lake queryable by analysts. Per `conf/catalog.yaml`: every `lake/stage` and
     `lake/analytics` Delta table (never on-prem ones) is created or updated in the AWS Glue Data
     Catalog (databases `offerlake_stage`, `offerlake_analytics`) for Athena, tables this job
-    registered that are gone are dropped, and `lake/catalog/trino.sql` gets the
-    `CREATE TABLE ... WITH (location = ...)` statements for Trino's Delta Lake connector.
+    registered that are gone are dropped, and `lake/catalog/trino.sql` gets the statements that
+    register every table with Trino's Delta Lake connector (`system.register_table`; the script
+    runs as written on a new Trino and again after each run).
     """,
 ) as catalog:
     OfferlakeOperator(

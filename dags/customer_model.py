@@ -1,5 +1,6 @@
 """Airflow DAG `customer_model`: customer_360, segments and CLV, whenever the privacy DAG has
-written a leak-free stage (Asset `offerlake_stage`). Same entry point as `offerlake run model`."""
+written a leak-free stage (Asset `offerlake_stage`), then the profiles served by key in DynamoDB.
+Same entry points as `offerlake run model` and `offerlake run serve`."""
 
 from __future__ import annotations
 
@@ -22,12 +23,21 @@ with DAG(
     writes `lake/analytics/customer_360` for the run's date, then segments (life stage x value
     tier, k-means chosen by silhouette) and customer lifetime value (`conf/segments.yaml`) to
     `analytics/segments` and `analytics/segment_profiles`. A re-run replaces that date's rows.
+    Then `serve` writes the profiles that changed (a slice of customer_360 and segments,
+    `conf/serving.yaml`) to DynamoDB, keyed by customer token (`offerlake profile TOKEN`).
     """,
 ) as customer_model:
-    OfferlakeOperator(
+    model = OfferlakeOperator(
         task_id="customer_360",
         args=run_args("model"),
         execution_timeout=timedelta(hours=3),
         outlets=[CUSTOMER_360],
         doc_md="Compile the feature catalog over stage; write customer_360, segments, profiles.",
     )
+    serve = OfferlakeOperator(
+        task_id="serve",
+        args=run_args("serve"),
+        execution_timeout=timedelta(minutes=30),
+        doc_md="Write the changed profiles to DynamoDB by customer token; delete gone ones.",
+    )
+    model >> serve

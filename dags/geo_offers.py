@@ -14,13 +14,14 @@ from datetime import timedelta
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable
 
 from jobs.orchestration.assets import GEO_EVENTS, STAGE
-from jobs.orchestration.defaults import dag_args
+from jobs.orchestration.defaults import NOT_AT_ONCE, dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
 
 with DAG(
     dag_id="geo_offers",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("@hourly", timezone="UTC"), assets=[STAGE]
+        timetable=CronTriggerTimetable("@hourly", timezone="UTC", run_immediately=NOT_AT_ONCE),
+        assets=[STAGE],
     ),
     **dag_args("lake", "geo", timeout=timedelta(minutes=55), deadline_after=timedelta(minutes=45)),
     doc_md="""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -153,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument("sql", help="a query name or SQL text")
     query.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    profile = commands.add_parser(
+        "profile",
+        help="a customer's served profile, read by token from DynamoDB (conf/serving.yaml)",
+        description="What `run serve` wrote for one customer token: the served metrics and "
+        "segments, the customer_360 date and when the item expires. Exit 1 when there is none.",
+    )
+    profile.add_argument("token", help="the customer token (customer_360's client_id)")
     react = commands.add_parser(
         "simulate-reactions",
         help="land the customers' reactions to D's delivered offers (demo: plants a lift)",
@@ -420,6 +428,22 @@ def _query(args: argparse.Namespace, config: LakeConfig) -> None:
     out.print(table)
 
 
+def _profile(args: argparse.Namespace, config: LakeConfig) -> int:
+    from jobs.serving import store
+    from jobs.serving.settings import load
+
+    found = store.get(load(config.conf_dir).dynamodb, args.token)
+    if found is None:
+        console.print(f"offerlake profile: no profile for token {args.token}", highlight=False)
+        return 1
+
+    def number(value):  # DynamoDB numbers come back as Decimal
+        return int(value) if value == value.to_integral_value() else float(value)
+
+    print(json.dumps(found, default=number, indent=2, sort_keys=True))
+    return 0
+
+
 def _simulate_reactions(args: argparse.Namespace, config: LakeConfig) -> None:
     from jobs.generate.reactions import simulate
     from jobs.runtime.context import RunContext
@@ -570,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             _query(args, config)
         elif args.command == "simulate-reactions":
             _simulate_reactions(args, config)
+        elif args.command == "profile":
+            return _profile(args, config)
         elif args.command == "simulate-route":
             _simulate_route(args, config)
         elif args.command == "stages":

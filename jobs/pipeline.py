@@ -49,6 +49,12 @@ STAGES: tuple[Stage, ...] = (
         "jobs.model.run.run",
     ),
     Stage(
+        "serve",
+        Side.LAKE,
+        "customer_360 + segments -> profiles by customer token in DynamoDB (changed ones only)",
+        "jobs.serving.run.run",
+    ),
+    Stage(
         "geofence",
         Side.LAKE,
         "pings x ally geofences -> geo_events (Sedona)",

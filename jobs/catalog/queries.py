@@ -1,11 +1,14 @@
-"""Analysts' queries over the lake, in SQL that Spark and DuckDB both run unchanged.
+"""Analysts' queries over the lake, in SQL that Spark, DuckDB and Trino run alike.
 
 Tables are views named `<zone>_<table>` (e.g. `analytics_kpis`, `stage_allies`): Spark makes
 them from the Delta tables (`spark_views`), DuckDB from its delta extension
-(jobs/catalog/duckdb_lake.py).
+(jobs/catalog/duckdb_lake.py). In Trino they are the tables `lake/catalog/trino.sql` registers
+(`delta.analytics.kpis`), which `for_trino` names instead.
 """
 
 from __future__ import annotations
+
+import re
 
 from pyspark.sql import SparkSession
 
@@ -40,6 +43,16 @@ QUERIES = {
 
 def view_name(zone: str, table: str) -> str:
     return f"{zone}_{table}"
+
+
+def for_trino(sql: str, catalog: str, schemas: dict[str, str]) -> str:
+    """A query with its `<zone>_<table>` views named as Trino's tables (`catalog.schema."t"`)."""
+    zones = "|".join(re.escape(z) for z in schemas)
+    return re.sub(
+        rf"\b({zones})_(\w+)\b",
+        lambda m: f'{catalog}.{schemas[m.group(1)]}."{m.group(2)}"',
+        sql,
+    )
 
 
 def spark_views(ctx: RunContext) -> SparkSession:

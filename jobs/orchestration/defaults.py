@@ -1,21 +1,24 @@
-"""What every offerlake DAG sets the same way: start date, no catch-up, one run at a time, a run
-timeout and a deadline alert, the `offerlake` tag."""
+"""What every offerlake DAG sets the same way: no catch-up, one run at a time, a run timeout and a
+deadline alert, the `offerlake` tag.
+
+No start date, and clocks that do not run at once (`NOT_AT_ONCE`): a DAG on a clock (ingest daily,
+geo_offers hourly) first runs at its next time after it is unpaused. Otherwise Airflow runs the
+last time that has passed at once (always with a past start date; without one, when it passed
+less than a tenth of the period ago), which would ingest for a day nobody asked for. A day is run
+by hand (REST API, the UI) or backfilled with `airflow backfill create`."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-
 from jobs.orchestration.alerts import deadline
 
-START = pendulum.datetime(2026, 1, 1, tz="UTC")
+NOT_AT_ONCE = timedelta(0)  # CronTriggerTimetable(run_immediately=...): only at the next time
 
 
 def dag_args(*tags: str, timeout: timedelta, deadline_after: timedelta) -> dict:
     """DAG(...) keyword arguments; `deadline_after` the run's queue time, an alert is logged."""
     return {
-        "start_date": START,
         "catchup": False,
         "max_active_runs": 1,
         "dagrun_timeout": timeout,

@@ -78,7 +78,9 @@ class OfferlakeOperator(SparkSubmitOperator):
 
         code = main(args)
         if code:
-            raise AirflowException(f"offerlake {' '.join(args)} exited {code} (its message is above)")
+            raise AirflowException(
+                f"offerlake {' '.join(args)} exited {code} (its message is above)"
+            )
 
 
 class AnnounceOperator(BaseOperator):

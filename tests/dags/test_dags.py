@@ -161,7 +161,8 @@ def test_privacy_dag_runs_on_raw_then_the_leak_scan_announces_stage(dagbag):
 def test_customer_model_waits_for_a_leak_free_stage(dagbag):
     model = dagbag.dags["customer_model"]
     privacy = dagbag.dags["privacy"]
-    assert [t.task_id for t in model.tasks] == ["customer_360"]
+    assert [t.task_id for t in model.tasks] == ["customer_360", "serve"]
+    assert model.get_task("serve").upstream_task_ids == {"customer_360"}
     assert {a.name for a in privacy.get_task("leakscan").outlets} == {"offerlake_stage"}
     assert not privacy.get_task("privacy_gate").outlets
     assert "offerlake_stage" in str(model.timetable.asset_condition)

@@ -83,10 +83,11 @@ def test_trino_ddl_covers_every_lake_table_and_no_onprem_one(lake_with_tables):
     assert "CREATE SCHEMA IF NOT EXISTS delta.analytics;" in sql
     cards = lake.root / "lake/stage/card_transactions"
     assert (
-        'CREATE TABLE IF NOT EXISTS delta.stage."card_transactions" (\n'
-        '  "user" varchar,\n  "amount" double,\n  "ts" timestamp(3) with time zone,\n'
-        '  "txn_month" varchar\n'
-        f") WITH (location = 'file://{cards}', partitioned_by = ARRAY['txn_month']);"
+        '-- stage.card_transactions: "user" varchar, "amount" double, '
+        '"ts" timestamp(3) with time zone, "txn_month" varchar; partitioned by txn_month\n'
+        'DROP TABLE IF EXISTS delta.stage."card_transactions";\n'
+        "CALL delta.system.register_table(schema_name => 'stage', "
+        f"table_name => 'card_transactions', table_location => 'local://{cards}');"
     ) in sql
     assert '"rate" decimal(10,4)' in sql and '"channels" array(varchar)' in sql
     assert '"counts" map(varchar, bigint)' in sql and '"top" row("name" varchar, "n" bigint)' in sql

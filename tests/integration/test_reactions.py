@@ -12,7 +12,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.catalog import duckdb_lake
-from jobs.catalog.queries import QUERIES, spark_views
+from jobs.catalog.queries import QUERIES, for_trino, spark_views
+from jobs.catalog.settings import load as load_catalog
 from jobs.delivery import handoff
 from jobs.generate.reactions import ReactionsError, simulate
 from jobs.match.run import run_id_of
@@ -171,6 +172,48 @@ def test_duckdb_answers_the_analysts_queries_as_spark_does(measured, query):
     assert [tuple(pytest.approx(v) if isinstance(v, float) else v for v in r) for r in got] == (
         expected
     )
+
+
+@pytest.fixture(scope="module")
+def registered_in_trino(measured, trino):
+    """`offerlake run catalog` on the measured lake, then its trino.sql run as written by the
+    Trino CLI, twice (a re-run must work on tables already registered)."""
+    lake = measured[0][0]
+    lake.run("catalog", NEXT)
+    ddl = lake.root / "lake" / "catalog" / "trino.sql"
+    trino.cli("--file", str(ddl))
+    trino.cli("--file", str(ddl))
+    return lake, trino
+
+
+def test_trino_sees_every_lake_table_and_its_rows_after_the_ddl_ran_twice(registered_in_trino):
+    lake, trino = registered_in_trino
+    settings = load_catalog(lake.config.conf_dir).trino
+    for zone in ("stage", "analytics"):
+        root = lake.root / "lake" / zone
+        expected = sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir())
+        shown = trino.query(f"SHOW TABLES FROM {settings.catalog}.{settings.schemas[zone]}")
+        assert sorted(r["Table"] for r in shown) == expected, zone
+    rows = trino.query('SELECT count(*) AS n FROM delta.analytics."notifications"')
+    assert rows[0]["n"] == lake.table("analytics/notifications").count() > 0
+    assert (lake.root / "lake/analytics/notifications/_delta_log").is_dir(), "DROP kept the data"
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
+def test_trino_answers_the_analysts_queries_as_spark_and_duckdb_do(registered_in_trino, query):
+    lake, trino = registered_in_trino
+    settings = load_catalog(lake.config.conf_dir).trino
+    spark = spark_views(lake.context(NEXT))
+    expected = [tuple(r) for r in spark.sql(QUERIES[query]).collect()]
+    duck = duckdb_lake.connect(lake.config).sql(QUERIES[query]).fetchall()
+    got = trino.query(for_trino(QUERIES[query], settings.catalog, dict(settings.schemas)))
+    assert expected, f"{query}: the lake holds rows to query"
+
+    def approx(rows):
+        return [tuple(pytest.approx(v) if isinstance(v, float) else v for v in r) for r in rows]
+
+    assert approx([tuple(r.values()) for r in got]) == expected
+    assert approx(duck) == expected
 
 
 def test_no_delivery_means_no_reactions(lake):

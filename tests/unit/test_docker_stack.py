@@ -137,6 +137,7 @@ def test_trino_catalog_is_the_one_conf_names_and_reads_the_stack_s3(stack, produ
         if line and not line.startswith("#")
     )  # fmt: skip
     assert properties["connector.name"] == "delta_lake"
+    assert properties["delta.register-table-procedure.enabled"] == "true"  # trino.sql calls it
     assert properties["s3.endpoint"] == production.s3_endpoint
     metastore = urlparse(properties["hive.metastore.uri"])
     assert metastore.hostname in stack["services"]

@@ -3,7 +3,7 @@ trigger form's date, else its logical date; and the dates its outlet events carr
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -36,12 +36,10 @@ def test_an_event_without_a_date_is_an_error_that_names_the_asset_and_its_source
 
 
 def test_a_manual_run_takes_its_date_param_then_its_logical_date_then_when_it_ran():
-    logical = datetime(2026, 3, 31, tzinfo=timezone.utc)
-    assert run_dates({"params": {"date": "2026-04-05"}, "logical_date": logical}) == [
-        "2026-04-05"
-    ]
+    logical = datetime(2026, 3, 31, tzinfo=UTC)
+    assert run_dates({"params": {"date": "2026-04-05"}, "logical_date": logical}) == ["2026-04-05"]
     assert run_dates({"params": {"date": None}, "logical_date": logical}) == ["2026-03-31"]
-    run = SimpleNamespace(logical_date=None, run_after=datetime(2026, 4, 9, 7, tzinfo=timezone.utc))
+    run = SimpleNamespace(logical_date=None, run_after=datetime(2026, 4, 9, 7, tzinfo=UTC))
     assert run_dates({"triggering_asset_events": {}, "dag_run": run}) == ["2026-04-09"]
     with pytest.raises(NoRunDate):
         run_dates({"dag_run": SimpleNamespace(logical_date=None, run_after=None)})

@@ -1,13 +1,12 @@
-"""`make airflow`'s Airflow, driven through its web UI in headless Chromium (Debian's chromium and
-chromedriver, which .ci/run installs): log in, see every DAG listed, trigger
-`offerlake_pipeline` from its page, wait for the run to succeed, keep screenshots."""
+"""`make airflow`'s Airflow (the scheduler tests' one: tests/ops/conftest.py), driven through its
+web UI in headless Chromium (Debian's chromium and chromedriver, which .ci/run installs): log in,
+see every DAG listed, trigger `offerlake_pipeline` from its page, wait for the run to succeed,
+keep screenshots. It runs after the chain tests of this folder, on the same lake."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,29 +14,17 @@ import pytest
 from jobs.orchestration import standalone
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-SHOTS = Path(__file__).resolve().parents[2] / "tests" / "ui" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "tests" / "ops" / "screenshots"
+
+pytestmark = pytest.mark.scheduler
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory, free_port):
+def airflow(operated):
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.skip("needs Debian's chromium and chromium-driver (installed by .ci/run)")
-    home = tmp_path_factory.mktemp("airflow-home")
-    lake = tmp_path_factory.mktemp("airflow-lake")
-    port = free_port()
-    process = standalone.start(home, port, str(lake), home / "standalone.log")
-    try:
-        standalone.wait_until_healthy(port, process, timeout=600)
-        yield f"http://localhost:{port}", standalone.password(home), home, lake
-    finally:
-        import os
-        import signal
-
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except Exception:
-            os.killpg(process.pid, signal.SIGKILL)
+    home = operated.airflow.home
+    return operated.airflow.url, standalone.password(home), operated, operated.lake
 
 
 @pytest.fixture(scope="module")
@@ -55,26 +42,11 @@ def browser():
     driver.quit()
 
 
-def _runs(base: str, password: str, dag_id: str) -> list[dict]:
-    """The DAG's runs, from the REST API with the same login (to wait without polling the UI)."""
-    body = json.dumps({"username": standalone.USER, "password": password}).encode()
-    request = urllib.request.Request(
-        f"{base}/auth/token", body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        token = json.load(answer)["access_token"]
-    request = urllib.request.Request(
-        f"{base}/api/v2/dags/{dag_id}/dagRuns", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.load(answer)["dag_runs"]
-
-
 def test_log_in_see_every_dag_trigger_the_pipeline_and_it_succeeds(airflow, browser, dagbag):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    base, password, home, lake = airflow
+    base, password, operated, lake = airflow
     wait = WebDriverWait(browser, 120)
     SHOTS.mkdir(exist_ok=True)
 
@@ -111,12 +83,12 @@ def test_log_in_see_every_dag_trigger_the_pipeline_and_it_succeeds(airflow, brow
 
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
-        (run,) = _runs(base, password, "offerlake_pipeline")
+        (run,) = operated.api.runs("offerlake_pipeline")
         if run["state"] in ("success", "failed"):
             break
         time.sleep(5)
     assert run["triggered_by"] == "ui" and run["triggering_user_name"] == standalone.USER
-    assert run["state"] == "success", (home / "standalone.log").read_text()[-3000:]
+    assert run["state"] == "success", operated.logs()
     browser.refresh()
     time.sleep(3)
     browser.save_screenshot(str(SHOTS / "offerlake_pipeline-run.png"))

@@ -1,0 +1,147 @@
+"""Airflow as operators run it, for the tests of tests/ops: the metadata database on the CI's
+PostgreSQL, the scheduler, dag-processor, triggerer and api-server as separate processes
+(`jobs.orchestration.standalone`, what `make airflow` starts), offerlake's DAGs, a small generated
+bank as the lake, and a client of the REST API with the admin's login. One Airflow per test run:
+starting one costs about 15 s, and a second would double the tasks' JVMs on 2 cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from jobs.generate.bank import BankSpec, generate_bank
+from jobs.orchestration import standalone
+
+AIRFLOW_DB = os.environ.get("OFFERLAKE_AIRFLOW_DB")
+# nine car intenders (offers beyond the 10% holdout) and geofence visits, as in the dag.test chain
+BANK = BankSpec(customers=160, days=20, seed=1)
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+@dataclass
+class Api:
+    """Airflow's REST API (v2) with a JWT from /auth/token."""
+
+    base: str
+    user: str
+    password: str
+    _token: str | None = field(default=None, repr=False)
+
+    def token(self) -> str:
+        if self._token is None:
+            body = {"username": self.user, "password": self.password}
+            self._token = self._call("POST", "/auth/token", body, auth=False)["access_token"]
+        return self._token
+
+    def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True):
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                text = answer.read()
+        except urllib.error.HTTPError as error:
+            raise ApiError(f"{method} {path}: {error.code} {error.read()[:500]!r}") from error
+        return json.loads(text) if text else None
+
+    def get(self, path: str):
+        return self._call("GET", path)
+
+    def post(self, path: str, body: dict):
+        return self._call("POST", path, body)
+
+    def patch(self, path: str, body: dict):
+        return self._call("PATCH", path, body)
+
+    def dag_ids(self) -> set[str]:
+        return {d["dag_id"] for d in self.get("/api/v2/dags?limit=200")["dags"]}
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100"
+        return self.get(path)["task_instances"]
+
+    def returned(self, dag_id: str, run_id: str, task_id: str):
+        """A task's return value (XCom): the dates an offerlake task ran for."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
+        return self.get(path + "return_value?deserialize=true")["value"]
+
+    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        try:
+            content = self.get(path + "?full_content=true")["content"]
+        except ApiError as error:
+            return str(error)
+        if isinstance(content, list):
+            return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else c for c in content)
+        return str(content)
+
+
+@dataclass
+class Operated:
+    """A running Airflow over a lake, and its REST API."""
+
+    airflow: standalone.Airflow
+    api: Api
+    lake: Path
+
+    def logs(self, lines: int = 40) -> str:
+        """The last lines of every component's log (for a failing test's message)."""
+        out = []
+        for component in standalone.COMPONENTS:
+            text = self.airflow.log(component).read_text(errors="replace").splitlines()
+            out.append(f"--- {component}\n" + "\n".join(text[-lines:]))
+        return "\n".join(out)
+
+
+def _empty_database(url: str) -> None:
+    """A fresh metadata database: every table of an earlier test run dropped."""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, autocommit=True) as con:
+        con.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        con.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(scope="session")
+def operated(tmp_path_factory, free_port) -> Operated:
+    if not AIRFLOW_DB:
+        pytest.skip("OFFERLAKE_AIRFLOW_DB is not set: .ci/run creates it on its PostgreSQL")
+    lake = tmp_path_factory.mktemp("operated-lake")
+    generate_bank(BANK, lake, workers=1, progress=False)
+    home = tmp_path_factory.mktemp("airflow-operated")
+    _empty_database(AIRFLOW_DB)
+    airflow = standalone.start(home, free_port(), str(lake), AIRFLOW_DB)
+    try:
+        standalone.wait_until_healthy(airflow, timeout=300)
+        api = Api(airflow.url, standalone.USER, standalone.password(home))
+        yield Operated(airflow, api, lake)
+    finally:
+        airflow.stop()
+
+
+def wait_for(what: str, check, timeout: float, every: float = 5.0, operated=None):
+    """`check()` until it returns a true value (returned), or fail saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    logs = operated.logs() if operated else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
