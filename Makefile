@@ -11,7 +11,7 @@ DEMO_LAKE ?= lakehouse
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 90
 
-.PHONY: setup demo test airflow trino bench lint lock clean
+.PHONY: setup demo test airflow trino cluster cluster-stop bench lint lock clean
 
 setup: $(VENV)/.installed .jars/.complete .trino/.complete
 
@@ -53,6 +53,14 @@ AIRFLOW_PORT ?= 8080
 airflow: setup
 	$(BIN)/python -m jobs.orchestration.standalone --port $(AIRFLOW_PORT) --lake $(DEMO_LAKE)
 
+# A Spark standalone cluster on 127.0.0.1 (master spark://127.0.0.1:7077, UI :8081, two workers of
+# 1 core and 2 GB) for Airflow's submit mode; cluster-stop ends it.
+cluster: setup
+	$(BIN)/python -m jobs.orchestration.cluster start
+
+cluster-stop:
+	$(BIN)/python -m jobs.orchestration.cluster stop
+
 # Trino on http://127.0.0.1:8090 over the demo lake, its tables registered from the catalog's DDL.
 TRINO_PORT ?= 8090
 trino: setup
@@ -70,4 +78,4 @@ lint: setup
 	$(BIN)/ruff format --check jobs dsl dags tests bench
 
 clean:
-	rm -rf $(VENV) .jars .trino .airflow lakehouse spark-warehouse .pytest_cache
+	rm -rf $(VENV) .jars .trino .cluster .airflow lakehouse spark-warehouse .pytest_cache

@@ -96,3 +96,19 @@ def pytest_collection_modifyitems(items):
     """Tests marked end_to_end (a whole chain of stages in this process's Spark session) run
     last, so what such a run leaves in the session's memory cannot starve the other tests."""
     items.sort(key=lambda item: item.get_closest_marker("end_to_end") is not None)
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory, free_port):
+    """`make cluster`'s Spark standalone cluster (a master and two 1-core workers on 127.0.0.1,
+    from the venv's pyspark) on free ports, one per test run; its master URL."""
+    from jobs.orchestration import cluster
+
+    started = cluster.Cluster(
+        tmp_path_factory.mktemp("spark-cluster"), port=free_port(), ui_port=free_port()
+    )
+    cluster.start(started)
+    try:
+        yield started
+    finally:
+        cluster.stop(started)

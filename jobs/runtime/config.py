@@ -6,9 +6,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from jobs.errors import ConfigError
 
@@ -32,6 +33,20 @@ def load_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
+
+
+Settings = TypeVar("Settings", bound=BaseModel)
+
+
+def load_settings(path: Path, model: type[Settings]) -> Settings:
+    """A YAML file validated by a pydantic model; errors name the file and the first entry."""
+    data = load_yaml(path)
+    try:
+        return model(**data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
 
 
 def expand_env(text: str, where: str) -> str:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.errors import ConfigError
+from jobs.runtime.config import load_settings
 
 
 class _Strict(BaseModel):
@@ -36,12 +35,4 @@ class ServingSettings(_Strict):
 
 
 def load(conf_dir: Path) -> ServingSettings:
-    path = Path(conf_dir) / "serving.yaml"
-    try:
-        return ServingSettings(**(yaml.safe_load(path.read_text()) or {}))
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: {e}") from None
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+    return load_settings(Path(conf_dir) / "serving.yaml", ServingSettings)

@@ -1,6 +1,6 @@
 """The DAGs as the scheduler chains them, each run with dag.test() on a tiny generated bank:
 ingest -> privacy -> customer_model -> geo_offers -> campaigns -> delivery -> effectiveness ->
-catalog; then the catalog again with spark-submit instead of in-process Spark."""
+catalog; then the catalog again with spark-submit to `make cluster`'s Spark standalone cluster."""
 
 from __future__ import annotations
 
@@ -67,21 +67,33 @@ def test_every_dag_of_the_chain_succeeds_and_leaves_the_final_tables(chained, sp
     assert outbox and sum(len(p.read_text().splitlines()) for p in outbox) == len(sent)
 
 
-def test_the_same_task_runs_through_spark_submit_when_the_variable_says_so(
-    chained, dagbag, run_dag, monkeypatch
+def test_the_same_task_runs_through_spark_submit_on_the_cluster_when_the_variable_says_so(
+    chained, dagbag, run_dag, monkeypatch, spark_cluster
 ):
+    """`make cluster`'s standalone cluster: the driver spark-submitted, its executors in the
+    workers' JVMs; the catalog it writes is the one the in-process run wrote."""
     lake, _ = chained
     ddl = lake / "lake" / "catalog" / "trino.sql"
+    local = ddl.read_text()
     ddl.unlink()
     monkeypatch.setenv("OFFERLAKE_LAKE", str(lake))
     monkeypatch.setenv("AIRFLOW_VAR_OFFERLAKE_SPARK_MODE", "submit")
     monkeypatch.setenv(
         "AIRFLOW_CONN_OFFERLAKE_SPARK",
-        json.dumps({"conn_type": "spark", "host": "local[1]"}),
+        json.dumps({"conn_type": "spark", "host": spark_cluster.master_url}),
     )
     bin_dir = str(Path(sys.executable).parent)  # spark-submit of the venv's pyspark
     monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ["PATH"])
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
     run = run_dag(dagbag.dags["catalog"], BANK.delivery_date.isoformat())
     assert run.state == DagRunState.SUCCESS
-    assert 'analytics."notifications"' in ddl.read_text()  # written by the submitted driver
+    assert ddl.read_text() == local  # written by the submitted driver, the same text
+    apps = _finished_applications(spark_cluster)
+    assert apps and all(a["name"].startswith("offerlake") for a in apps), apps  # on the cluster
+
+
+def _finished_applications(cluster) -> list[dict]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{cluster.ui_port}/json/", timeout=5) as r:
+        return json.load(r)["completedapps"]

@@ -126,7 +126,11 @@ def operated(tmp_path_factory, free_port) -> Operated:
     generate_bank(BANK, lake, workers=1, progress=False)
     home = tmp_path_factory.mktemp("airflow-operated")
     _empty_database(AIRFLOW_DB)
-    airflow = standalone.start(home, free_port(), str(lake), AIRFLOW_DB)
+    # four tasks at a time, not make airflow's two: on a tiny bank a task mostly waits (its JVM
+    # starting, Spark scheduling small jobs), so more of them share the 2 cores better
+    airflow = standalone.start(
+        home, free_port(), str(lake), AIRFLOW_DB, AIRFLOW__CORE__PARALLELISM="4"
+    )
     try:
         standalone.wait_until_healthy(airflow, timeout=300)
         api = Api(airflow.url, standalone.USER, standalone.password(home))

@@ -149,3 +149,18 @@ def test_the_next_day_lands_and_the_chain_runs_again_for_it(operated, day_one):
     assert {D, NEXT} <= modelled
     effective = lake.execute("select sum(effective) from analytics_kpis").fetchone()[0]
     assert effective > 0  # D + 1's landed purchases were attributed to D's notifications
+
+
+def test_a_backfill_of_ingest_plans_one_run_per_day_of_the_range(operated, day_one):
+    """`airflow backfill create --dag-id ingest` (here its REST twin, as a dry run): one run per
+    day, each with its logical date, which the chain then carries on (asset event dates)."""
+    planned = operated.api.post(
+        "/api/v2/backfills/dry_run",
+        {
+            "dag_id": "ingest",
+            "from_date": "2026-01-10T00:00:00Z",
+            "to_date": "2026-01-12T00:00:00Z",
+        },
+    )
+    days = [run["logical_date"][:10] for run in planned["backfills"]]
+    assert days == ["2026-01-10", "2026-01-11", "2026-01-12"]

@@ -84,3 +84,16 @@ def test_the_contact_policy_names_the_file_and_the_wrong_setting(tmp_path):
         (tmp_path / "contact_policy.yaml").write_text(text)
         with pytest.raises(ConfigError, match=f"contact_policy.yaml: .*{wrong}"):
             ContactPolicy.load(tmp_path)
+
+
+def test_serving_settings_errors_name_the_file_and_the_entry(tmp_path):
+    from jobs.serving.settings import load
+
+    (tmp_path / "serving.yaml").write_text(
+        "serve: sometimes\ndynamodb: {table: profiles}\nmetrics: [clv]\n"
+    )
+    with pytest.raises(ConfigError, match=r"serving\.yaml: serve: Input should be 's3'"):
+        load(tmp_path)
+    (tmp_path / "serving.yaml").write_text("dynamodb: {table: profiles}\nmetrics: []\n")
+    with pytest.raises(ConfigError, match=r"serving\.yaml: metrics: List should have at least 1"):
+        load(tmp_path)
