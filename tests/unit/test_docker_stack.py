@@ -142,3 +142,33 @@ def test_trino_catalog_is_the_one_conf_names_and_reads_the_stack_s3(stack, produ
     metastore = urlparse(properties["hive.metastore.uri"])
     assert metastore.hostname in stack["services"]
     assert "./trino/catalog:/etc/trino/catalog:ro" in stack["services"]["trino"]["volumes"]
+
+
+def test_airflow_components_share_their_secrets_and_reach_postgres_async_through_psycopg(
+    stack, tmp_path
+):
+    """What `make airflow` sets for its processes (jobs/orchestration/standalone.py) the stack
+    sets for its containers: one JWT secret (else the api-server refuses the scheduler's task
+    tokens), one API secret and Fernet key, psycopg 3 for the async engine (asyncpg is absent)."""
+    shared = (
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__API__SECRET_KEY",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC",
+    )
+    for name in AIRFLOW_SERVICES:
+        env = stack["services"][name]["environment"]
+        assert all(env.get(key) for key in shared), name
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"].startswith(
+            "postgresql+psycopg_async://"
+        )
+    from jobs.orchestration import standalone
+
+    made = standalone.environment(tmp_path, 8080, str(tmp_path / "lake"), "postgresql://x")
+    assert set(shared) <= set(made)
+
+
+def test_the_served_profiles_go_to_the_stack_dynamodb(stack):
+    env = stack["services"]["airflow-scheduler"]["environment"]
+    endpoint = urlparse(env["AWS_ENDPOINT_URL_DYNAMODB"])
+    assert endpoint.hostname in stack["services"]
