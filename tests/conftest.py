@@ -92,12 +92,6 @@ def free_port():
     return pick
 
 
-def pytest_collection_modifyitems(items):
-    """Tests marked end_to_end (a whole chain of stages in this process's Spark session) run
-    last, so what such a run leaves in the session's memory cannot starve the other tests."""
-    items.sort(key=lambda item: item.get_closest_marker("end_to_end") is not None)
-
-
 @pytest.fixture(scope="session")
 def spark_cluster(tmp_path_factory, free_port):
     """`make cluster`'s Spark standalone cluster (a master and two 1-core workers on 127.0.0.1,

@@ -7,13 +7,55 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Literal
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from tenacity import (
+    before_sleep_log,
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+log = logging.getLogger("offerlake.delta")
 
 WriteMode = Literal["append", "overwrite", "replace_where"]
+
+# Another job committed to the same table first (Delta's optimistic concurrency: two campaign DAGs
+# replacing their rows of one date, two writers creating a table): the write is tried again on the
+# new snapshot. Every write here is idempotent (a date's rows replaced, a MERGE on keys), so a
+# retry gives what running one after the other would have.
+COMMIT_RACES = (  # Delta's Python exceptions share no base class for these
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
+on_conflict = retry(
+    retry=retry_if_exception_type(COMMIT_RACES),
+    wait=wait_random_exponential(multiplier=1, max=20),
+    stop=stop_after_attempt(6),
+    before_sleep=before_sleep_log(log, logging.WARNING),
+    reraise=True,
+)
 
 
 def read_delta(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
@@ -42,6 +84,7 @@ def list_tables(spark: SparkSession, root: str) -> list[str]:
     return [n for n in list_folders(spark, root) if is_delta(spark, f"{root}/{n}")]
 
 
+@on_conflict
 def write_delta(
     df: DataFrame,
     path: str,
@@ -77,6 +120,7 @@ def rows_written(spark: SparkSession, path: str) -> int:
     )
 
 
+@on_conflict
 def merge_delta(
     df: DataFrame,
     path: str,

@@ -142,10 +142,10 @@ def modelled(gated, tmp_path_factory) -> tuple[Lake, dict[str, JobResult]]:
     return lake, lake.run("model", SMALL_BANK.delivery_date)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trino(tmp_path_factory, free_port):
-    """A real Trino 476 server (Delta Lake connector, file metastore, local file system), one per
-    test run: about 20 s to start and 1 GB of memory."""
+    """A real Trino 476 server (Delta Lake connector, file metastore, local file system) for the
+    module that asks for it, stopped after it: about 20 s to start and 1 GB of memory."""
     from jobs.catalog import trino_server
 
     server = trino_server.start(tmp_path_factory.mktemp("trino"), free_port())

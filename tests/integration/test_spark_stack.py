@@ -1,17 +1,19 @@
 """The Spark stack works together: Delta, Sedona, Great Expectations, pandas UDFs, versions."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 
 import great_expectations as gx
 import pandas as pd
 import pyspark
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 from shapely.geometry import shape
 
-from jobs.runtime.delta_io import merge_delta, read_delta, write_delta
+from jobs.runtime.delta_io import merge_delta, on_conflict, read_delta, write_delta
 from jobs.runtime.expectations import validate
 from jobs.runtime.spark import JARS_DIR
 
@@ -116,3 +118,44 @@ def test_pandas_udf_runs_in_the_project_python(spark):
 
     got = spark.range(3).select(doubled(F.col("id").cast("double")).alias("x"))
     assert [r.x for r in got.collect()] == [0.0, 2.0, 4.0]
+
+
+def test_jobs_writing_one_new_table_at_once_all_land(spark, tmp_path):
+    """Four jobs (a day's campaign DAGs) replace their own rows of one date in a table none of
+    them finds: one creates it, the others' commits conflict (ProtocolChangedException,
+    ConcurrentAppendException), and write_delta tries them again on the new snapshot."""
+    path = str(tmp_path / "deliverable_offers")
+
+    def write(campaign: str) -> None:
+        rows = spark.createDataFrame([(campaign, "2026-03-31")], "campaign string, run_date string")
+        where = f"run_date = '2026-03-31' AND campaign = '{campaign}'"
+        write_delta(rows, path, "replace_where", partition_by=["run_date"], replace_where=where)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, ["a", "b", "c", "d"]))
+    assert sorted(r.campaign for r in read_delta(spark, path).collect()) == ["a", "b", "c", "d"]
+
+
+def test_a_write_that_lost_a_commit_race_is_tried_again_and_other_errors_are_not(spark):
+    from delta.exceptions import ConcurrentAppendException
+    from tenacity import wait_none
+
+    calls = []
+
+    @on_conflict
+    def lost_twice():
+        calls.append("try")
+        if len(calls) < 3:
+            raise ConcurrentAppendException("Files were added by a concurrent update", "")
+        return "committed"
+
+    assert lost_twice.retry_with(wait=wait_none())() == "committed" and len(calls) == 3
+
+    @on_conflict
+    def broken():
+        calls.append("broken")
+        raise ValueError("not a commit race")
+
+    with pytest.raises(ValueError):
+        broken.retry_with(wait=wait_none())()
+    assert calls.count("broken") == 1

@@ -1,8 +1,9 @@
 """Airflow as operators run it, for the tests of tests/ops: the metadata database on the CI's
 PostgreSQL, the scheduler, dag-processor, triggerer and api-server as separate processes
 (`jobs.orchestration.standalone`, what `make airflow` starts), offerlake's DAGs, a small generated
-bank as the lake, and a client of the REST API with the admin's login. One Airflow per test run:
-starting one costs about 15 s, and a second would double the tasks' JVMs on 2 cores."""
+bank as the lake, and a client of the REST API with the admin's login. One Airflow per test
+module (about 15 s to start), stopped after it: its scheduler must not go on running tasks under
+the rest of the suite."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def _empty_database(url: str) -> None:
         con.execute("CREATE SCHEMA public")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operated(tmp_path_factory, free_port) -> Operated:
     if not AIRFLOW_DB:
         pytest.skip("OFFERLAKE_AIRFLOW_DB is not set: .ci/run creates it on its PostgreSQL")
@@ -126,10 +127,17 @@ def operated(tmp_path_factory, free_port) -> Operated:
     generate_bank(BANK, lake, workers=1, progress=False)
     home = tmp_path_factory.mktemp("airflow-operated")
     _empty_database(AIRFLOW_DB)
-    # four tasks at a time, not make airflow's two: on a tiny bank a task mostly waits (its JVM
-    # starting, Spark scheduling small jobs), so more of them share the 2 cores better
+    # Tuned for a tiny bank, where a task is mostly a cold JVM: four tasks at a time, not make
+    # airflow's two (a task mostly waits, so more of them share the 2 cores better), and each
+    # task's JVM compiling with C1 only (measured: one ingest task 35 s against 57-71 s with C2;
+    # for a long job, as the demo's, C2 is the faster: README, stop 26)
     airflow = standalone.start(
-        home, free_port(), str(lake), AIRFLOW_DB, AIRFLOW__CORE__PARALLELISM="4"
+        home,
+        free_port(),
+        str(lake),
+        AIRFLOW_DB,
+        AIRFLOW__CORE__PARALLELISM="4",
+        JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1",
     )
     try:
         standalone.wait_until_healthy(airflow, timeout=300)
