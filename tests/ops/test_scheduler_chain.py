@@ -129,8 +129,8 @@ def test_a_triggered_ingest_runs_the_whole_chain_for_its_date(operated, day_one)
     assert sent == sum(n for _, n in offers)  # every offer of D sent, once
     outbox = list((operated.lake / "onprem" / "delivery" / "outbox").glob("*.jsonl"))
     assert sum(len(p.read_text().splitlines()) for p in outbox) == sent
-    modelled = {r[0] for r in lake.execute("select distinct as_of from analytics_customer_360")}
-    assert D in modelled
+    modelled = lake.execute("select distinct as_of from analytics_customer_360").fetchall()
+    assert (D,) in modelled
     ddl = (operated.lake / "lake" / "catalog" / "trino.sql").read_text()
     assert 'analytics."notifications"' in ddl
 
@@ -140,13 +140,14 @@ def test_the_next_day_lands_and_the_chain_runs_again_for_it(operated, day_one):
     reactions = [sys.executable, "-m", "jobs.cli", "simulate-reactions", "--date", str(D)]
     done = subprocess.run(reactions, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (operated.lake / "onprem" / "landing" / "card_transactions" / str(NEXT)).is_dir()
+    landed = list((operated.lake / "onprem" / "landing").glob("*/*/*reactions-*"))
+    assert landed, done.stdout  # the reactions, in the folder of the day they happened
 
     seconds = _run_chain(operated, NEXT)
     print(f"\nscheduler chain for {NEXT} (local mode): {seconds:.0f} s")
     lake = _lake(operated)
-    modelled = {r[0] for r in lake.execute("select distinct as_of from analytics_customer_360")}
-    assert {D, NEXT} <= modelled
+    modelled = lake.execute("select distinct as_of from analytics_customer_360").fetchall()
+    assert {(D,), (NEXT,)} <= set(modelled)
     effective = lake.execute("select sum(effective) from analytics_kpis").fetchone()[0]
     assert effective > 0  # D + 1's landed purchases were attributed to D's notifications
 
