@@ -11,16 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Literal
 
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
+import delta.exceptions as delta_errors
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from tenacity import (
@@ -39,15 +30,18 @@ WriteMode = Literal["append", "overwrite", "replace_where"]
 # replacing their rows of one date, two writers creating a table): the write is tried again on the
 # new snapshot. Every write here is idempotent (a date's rows replaced, a MERGE on keys), so a
 # retry gives what running one after the other would have.
-COMMIT_RACES = (  # Delta's Python exceptions share no base class for these
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
+COMMIT_RACES = tuple(  # Delta's Python exceptions share no base class for these
+    getattr(delta_errors, name)
+    for name in (
+        "ConcurrentAppendException",
+        "ConcurrentDeleteDeleteException",
+        "ConcurrentDeleteReadException",
+        "ConcurrentTransactionException",
+        "ConcurrentWriteException",
+        "DeltaConcurrentModificationException",
+        "MetadataChangedException",
+        "ProtocolChangedException",
+    )
 )
 on_conflict = retry(
     retry=retry_if_exception_type(COMMIT_RACES),
