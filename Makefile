@@ -25,8 +25,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q --no-deps -e .
 	touch $@
 
-.jars/.complete: jars/pom.xml
+# The jars from Maven Central, and offerlake's own Delta log store for S3 (jars/logstore/).
+LOGSTORE_SOURCES := $(shell find jars/logstore/src -name '*.java')
+.jars/.complete: jars/pom.xml jars/logstore/pom.xml $(LOGSTORE_SOURCES)
 	mvn -q -B -f jars/pom.xml dependency:copy-dependencies
+	mvn -q -B -f jars/logstore/pom.xml package -Dmaven.test.skip=true
+	cp .build/logstore/offerlake-delta-logstore-*.jar .jars/
 	touch $@
 
 # Trino for analysts on this machine (make trino) and its test: from Maven Central, then unpacked
@@ -78,4 +82,4 @@ lint: setup
 	$(BIN)/ruff format --check jobs dsl dags tests bench
 
 clean:
-	rm -rf $(VENV) .jars .trino .cluster .airflow lakehouse spark-warehouse .pytest_cache
+	rm -rf $(VENV) .jars .build .trino .cluster .airflow lakehouse spark-warehouse .pytest_cache

@@ -99,7 +99,12 @@ def spark_cluster(tmp_path_factory, free_port):
     from jobs.orchestration import cluster
 
     started = cluster.Cluster(
-        tmp_path_factory.mktemp("spark-cluster"), port=free_port(), ui_port=free_port()
+        tmp_path_factory.mktemp("spark-cluster"),
+        port=free_port(),
+        ui_port=free_port(),
+        # executors (children of the workers) compile with C1 only, as the tests' Airflow tasks:
+        # on tiny data a task is mostly a cold JVM (README, "Operating it")
+        env={"JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1"},
     )
     cluster.start(started)
     try:

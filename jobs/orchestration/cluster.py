@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyspark
@@ -35,6 +35,7 @@ class Cluster:
     workers: int = 2
     cores: int = 1
     memory: str = "2g"
+    env: dict[str, str] = field(default_factory=dict)  # more environment for its processes
 
     @property
     def master_url(self) -> str:
@@ -56,6 +57,10 @@ def _environment(cluster: Cluster) -> dict[str, str]:
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
         "SPARK_LOG_DIR": str(cluster.home / "logs"),
+        # an application that does not say how many cores it wants gets one, not every core of
+        # the cluster: two tasks' applications then run side by side instead of queueing
+        "SPARK_MASTER_OPTS": f"-Dspark.deploy.defaultCores={cluster.cores}",
+        **cluster.env,
     }
 
 

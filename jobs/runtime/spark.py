@@ -24,9 +24,14 @@ REQUIRED_JARS = (
     "spark-cobol_",
     "cobol-parser_",
     "hadoop-aws-",
+    "offerlake-delta-logstore-",  # built by make setup from jars/logstore/
     "postgresql-",
     "sqlite-jdbc-",
 )
+
+
+# jars/logstore/: Delta commits on S3 safe with many writing drivers (S3 conditional PUT)
+S3_LOG_STORE = "org.offerlake.delta.S3ConditionalPutLogStore"
 
 
 def local_jars(jars_dir: Path = JARS_DIR) -> list[Path]:
@@ -55,6 +60,9 @@ def spark_conf(config: LakeConfig, jars: list[Path]) -> dict[str, str]:
         conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
             "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
         )
+        # each Airflow task is its own driver committing to the same tables: put-if-absent by
+        # S3 conditional writes, not Delta's default single-driver S3 store
+        conf["spark.delta.logStore.s3a.impl"] = S3_LOG_STORE
         if config.s3_endpoint:
             conf["spark.hadoop.fs.s3a.endpoint"] = config.s3_endpoint
             conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
@@ -66,12 +74,12 @@ def build_spark(config: LakeConfig, extra_conf: dict[str, str] | None = None) ->
     """Start (or reuse) the process's SparkSession; start it once per process, it costs ~10 s."""
     # Python workers (pandas_udf) must run the same interpreter as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(config.app_name)
+    builder = SparkSession.builder
     settings = {**spark_conf(config, local_jars()), **(extra_conf or {})}
-    if "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit: its --master and --jars hold
-        settings.pop("spark.jars")
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit: its --master, --jars and
+        settings.pop("spark.jars")  # --name (the Airflow task's, as the cluster lists it) hold
     else:
-        builder = builder.master(config.spark_master)
+        builder = builder.master(config.spark_master).appName(config.app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

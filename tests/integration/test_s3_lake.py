@@ -117,3 +117,98 @@ def test_the_catalog_stage_registered_the_bucket_tables_in_glue(s3, piped):
     assert location == f"s3://{BUCKET}/{PREFIX}/lake/analytics/notifications"
     stage = {t["Name"] for t in glue.get_tables(DatabaseName="offerlake_stage")["TableList"]}
     assert "crm_clients" in stage and "raw" not in stage
+
+
+def _log_store(spark, endpoint: str):
+    """offerlake's S3 log store in the test JVM, configured as a driver's would be."""
+    conf = spark._jvm.org.apache.hadoop.conf.Configuration()
+    for key, value in {
+        "fs.s3a.endpoint": endpoint,
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.access.key": "testing",
+        "fs.s3a.secret.key": "testing",
+        "fs.s3a.endpoint.region": "eu-central-1",
+    }.items():
+        conf.set(key, value)
+    return spark._jvm.org.offerlake.delta.S3ConditionalPutLogStore(conf), conf
+
+
+def _actions(spark, *lines: str):
+    listed = spark._jvm.java.util.ArrayList()
+    for line in lines:
+        listed.add(line)
+    return listed.iterator()
+
+
+def test_a_commit_file_is_written_once_whoever_else_writes_it(spark, s3):
+    """The put-if-absent Delta relies on: the second writer of a version gets
+    FileAlreadyExistsException and the first writer's commit stays as written."""
+    from py4j.protocol import Py4JJavaError
+
+    endpoint, _, session = s3
+    store, conf = _log_store(spark, endpoint)
+    key = f"contract/_delta_log/{0:020d}.json"
+    path = spark._jvm.org.apache.hadoop.fs.Path(f"s3a://{BUCKET}/{key}")
+    store.write(path, _actions(spark, '{"first":1}', '{"second":2}'), False, conf)
+    with pytest.raises(Py4JJavaError) as refused:
+        store.write(path, _actions(spark, '{"other":3}'), False, conf)
+    assert "java.nio.file.FileAlreadyExistsException" in str(refused.value.java_exception)
+    s3 = session.client("s3", endpoint_url=endpoint)
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    assert body == '{"first":1}\n{"second":2}\n'
+    store.write(path, _actions(spark, '{"last_checkpoint":1}'), True, conf)  # overwrite allowed
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b'{"last_checkpoint":1}\n'
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="_offerlake/")
+    assert listed["KeyCount"] == 0  # the bucket's conditional-write probe cleaned up
+    assert store.isPartialWriteVisible(path, conf) is False
+
+
+def _race_driver(writer: str, table: str, commits: int, go: Path, s3) -> subprocess.Popen:
+    endpoint, env, _ = s3
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.s3_race_driver", writer, table, endpoint,
+         str(go), str(commits)],
+        env={**os.environ, **env}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
+def _finished(driver: subprocess.Popen) -> None:
+    out, _ = driver.communicate(timeout=600)
+    assert driver.returncode == 0, out[-3000:]
+
+
+def test_two_drivers_committing_to_one_table_at_once_lose_no_commit(spark, s3, tmp_path):
+    """Two Spark drivers (two processes) append to one s3a:// Delta table at the same moment.
+    Every commit of each survives: its label in the log's commitInfo and its row in the table."""
+    endpoint = s3[0]
+    table, commits, go = f"s3a://{BUCKET}/race/table", 8, tmp_path / "go"
+    created = tmp_path / "created"
+    created.touch()
+    _finished(_race_driver("0", table, 1, created, s3))  # the table: version 0
+    drivers = [_race_driver(writer, table, commits, go, s3) for writer in "ab"]
+    go.touch()  # each driver waits for it after its JVM has started
+    for driver in drivers:
+        _finished(driver)
+
+    from delta.tables import DeltaTable
+
+    hadoop = spark._jsc.hadoopConfiguration()  # this bucket only: other tests share the session
+    for key, value in {
+        "endpoint": endpoint,
+        "path.style.access": "true",
+        "access.key": "testing",
+        "secret.key": "testing",
+    }.items():
+        hadoop.set(f"fs.s3a.bucket.{BUCKET}.{key}", value)
+    history = DeltaTable.forPath(spark, table).history().orderBy("version").collect()
+    labels = [h["userMetadata"] for h in history]
+    expected = ["0-0"] + [f"{w}-{i}" for w in "ab" for i in range(commits)]
+    assert sorted(labels) == sorted(expected)  # every commit, each a version of its own
+    assert [h["version"] for h in history] == list(range(2 * commits + 1))
+    rows = spark.read.format("delta").load(table).collect()
+    assert sorted(f"{r['writer']}-{r['i']}" for r in rows) == sorted(expected)
+    writers = "".join(label[0] for label in labels[1:])
+    assert writers not in ("a" * commits + "b" * commits, "b" * commits + "a" * commits), (
+        f"the drivers did not overlap ({writers}): no race was tested"
+    )

@@ -1,9 +1,10 @@
 """Airflow as operators run it, for the tests of tests/ops: the metadata database on the CI's
 PostgreSQL, the scheduler, dag-processor, triggerer and api-server as separate processes
 (`jobs.orchestration.standalone`, what `make airflow` starts), offerlake's DAGs, a small generated
-bank as the lake, and a client of the REST API with the admin's login. One Airflow per test
-module (about 15 s to start), stopped after it: its scheduler must not go on running tasks under
-the rest of the suite."""
+bank as the lake, and a client of the REST API with the admin's login. One Airflow for the folder
+(the chain tests, then the UI test on the same Airflow and lake), stopped at the end of the test
+run: tests/ops runs last (pyproject's testpaths), so its scheduler never runs tasks under the rest
+of the suite."""
 
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def _empty_database(url: str) -> None:
         con.execute("CREATE SCHEMA public")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def operated(tmp_path_factory, free_port) -> Operated:
     if not AIRFLOW_DB:
         pytest.skip("OFFERLAKE_AIRFLOW_DB is not set: .ci/run creates it on its PostgreSQL")
@@ -145,6 +146,31 @@ def operated(tmp_path_factory, free_port) -> Operated:
         yield Operated(airflow, api, lake)
     finally:
         airflow.stop()
+
+
+# columns that say when or in which run a row was processed, not what it holds: a re-run of a
+# date stamps its own (lineage `_*`, the checks' and the ledger's clocks, run ids)
+PROCESSING_STAMPS = {"checked_at", "handled_at", "ingested_at", "run_id", "created_run"}
+
+
+def lake_tables(lake: Path) -> dict[str, list[tuple]]:
+    """Every lake table (stage and analytics zones, read by DuckDB's delta_scan) as its
+    distinct rows, sorted, without the processing stamps. Distinct: an append-only log table
+    (the model's quality results) gets the same rows again from a re-run."""
+    from jobs.catalog.duckdb_lake import connect
+    from jobs.runtime.config import LakeConfig
+
+    con = connect(LakeConfig.load(lake=str(lake)))
+    listed = con.execute("select view_name from duckdb_views() where not internal").fetchall()
+    views = [v for (v,) in listed]
+    tables = {}
+    for view in views:
+        columns = [d[0] for d in con.execute(f"select * from {view} limit 0").description]
+        kept = [c for c in columns if not c.startswith("_") and c not in PROCESSING_STAMPS]
+        listed = ", ".join(f'"{c}"' for c in kept)
+        rows = con.execute(f"select distinct {listed} from {view}").fetchall()
+        tables[view] = sorted(rows, key=repr)
+    return tables
 
 
 def wait_for(what: str, check, timeout: float, every: float = 5.0, operated=None):

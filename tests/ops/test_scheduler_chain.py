@@ -1,22 +1,27 @@
 """The daily chain under a real scheduler (no dag.test()): the DAGs are unpaused and `ingest` is
 triggered for the bank's delivery date D through the REST API; every other DAG then runs by its
 own schedule and Asset events, for the date those events carry, until the catalog. Then the
-customers' reactions land as D + 1's delivery, `ingest` is triggered for D + 1, and the chain runs
-again for D + 1."""
+customers' reactions land as D + 1's delivery, the operator switches Spark to `make cluster`'s
+standalone cluster (the Variable offerlake_spark_mode=submit and the connection offerlake_spark,
+through the REST API), `ingest` is triggered for D + 1, and the chain runs again for D + 1 with
+every task spark-submitted to the cluster. Re-running D + 1 in local mode, in process, must then
+leave every lake table as the cluster wrote it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import timedelta
 
 import pytest
 
 from jobs.catalog.duckdb_lake import connect
 from jobs.runtime.config import LakeConfig
-from tests.ops.conftest import BANK, wait_for
+from tests.ops.conftest import BANK, lake_tables, wait_for
 
 D = BANK.delivery_date
 NEXT = D + timedelta(days=1)
@@ -137,21 +142,89 @@ def test_a_triggered_ingest_runs_the_whole_chain_for_its_date(operated, day_one)
     assert 'analytics."notifications"' in ddl
 
 
-def test_the_next_day_lands_and_the_chain_runs_again_for_it(operated, day_one):
+def _offerlake(operated, *args: str) -> str:
     env = {**os.environ, "OFFERLAKE_LAKE": str(operated.lake)}
-    reactions = [sys.executable, "-m", "jobs.cli", "simulate-reactions", "--date", str(D)]
-    done = subprocess.run(reactions, env=env, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-m", "jobs.cli", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
-    landed = list((operated.lake / "onprem" / "landing").glob("*/*/*reactions-*"))
-    assert landed, done.stdout  # the reactions, in the folder of the day they happened
+    return done.stdout
 
+
+def _submit_to(operated, cluster) -> None:
+    """What an operator sets in the UI (Admin > Variables, Connections), here through REST."""
+    api = operated.api
+    api.post("/api/v2/variables", {"key": "offerlake_spark_mode", "value": "submit"})
+    connection = {"connection_id": "offerlake_spark", "conn_type": "spark"}
+    api.post("/api/v2/connections", {**connection, "host": cluster.master_url})
+
+
+def _applications(cluster) -> list[str]:
+    """The names of the applications the cluster's master has run (its UI's JSON)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{cluster.ui_port}/json/", timeout=5) as r:
+        return [a["name"] for a in json.load(r)["completedapps"]]
+
+
+@pytest.fixture(scope="module")
+def day_two(operated, day_one, spark_cluster):
+    """D + 1 on the cluster: the reactions land, Spark is switched to submit, ingest triggered."""
+    out = _offerlake(operated, "simulate-reactions", "--date", str(D))
+    landed = list((operated.lake / "onprem" / "landing").glob("*/*/*reactions-*"))
+    assert landed, out  # the reactions, in the folder of the day they happened
+    _submit_to(operated, spark_cluster)
     seconds = _run_chain(operated, NEXT)
-    print(f"\nscheduler chain for {NEXT} (local mode): {seconds:.0f} s")
+    print(f"\nscheduler chain for {NEXT} (submit mode, on the cluster): {seconds:.0f} s")
+    return seconds
+
+
+def test_the_next_day_lands_and_the_chain_runs_again_for_it(operated, day_two):
     lake = _lake(operated)
     modelled = lake.execute("select distinct as_of from analytics_customer_360").fetchall()
     assert {(D,), (NEXT,)} <= set(modelled)
     delivered = lake.execute("select sum(delivered) from analytics_kpis").fetchone()[0]
     assert delivered > 0  # effectiveness for D + 1 measured D's notifications
+
+
+def _runs_for(operated, day) -> list[tuple[str, str]]:
+    """(dag_id, run_id) of the successful runs for `day`: ingest's trigger and the chain's."""
+    api = operated.api
+    runs = [("ingest", f"land_{day}")]
+    for dag_id, task_id in CHAIN.items():
+        for run in api.runs(dag_id):
+            done = run["state"] == "success"
+            if done and day.isoformat() in (api.returned(dag_id, run["dag_run_id"], task_id) or []):
+                runs.append((dag_id, run["dag_run_id"]))
+    return runs
+
+
+def test_on_the_cluster_every_task_ran_as_an_application_of_its_master(
+    operated, day_two, spark_cluster
+):
+    ran = set(_applications(spark_cluster))
+    submitted = [
+        f"offerlake-{ti['task_id']}"
+        for dag_id, run_id in _runs_for(operated, NEXT)
+        for ti in operated.api.task_instances(dag_id, run_id)
+        if ti["operator"] == "OfferlakeOperator"
+    ]
+    assert len(submitted) > len(CHAIN)
+    assert set(submitted) <= ran, set(submitted) - ran
+
+
+def test_the_cluster_wrote_what_local_mode_writes(operated, day_two):
+    """Every lake table (stage and analytics) and the outbox as the cluster's chain left them
+    for D + 1, then after `offerlake pipeline --date D+1` in process, local mode: the same."""
+    outbox = operated.lake / "onprem" / "delivery" / "outbox"
+
+    def sent() -> int:
+        return sum(len(p.read_text().splitlines()) for p in outbox.glob("*.jsonl"))
+
+    on_cluster, lines = lake_tables(operated.lake), sent()
+    _offerlake(operated, "pipeline", "--date", str(NEXT))
+    in_process = lake_tables(operated.lake)
+    assert sorted(in_process) == sorted(on_cluster)
+    changed = [t for t in on_cluster if on_cluster[t] != in_process[t]]
+    assert not changed, {t: (on_cluster[t][:3], in_process[t][:3]) for t in changed}
+    assert sent() == lines  # nothing was left unsent by the cluster's delivery
 
 
 def test_a_backfill_of_ingest_plans_one_run_per_day_of_the_range(operated, day_one):

@@ -25,6 +25,17 @@ def test_production_environment_keeps_onprem_zones_off_s3(monkeypatch):
     assert zone_root(config, Zone.VAULT) == "/data/offerlake/onprem/vault"
 
 
+def test_an_s3_lake_commits_through_the_many_writers_log_store(monkeypatch, tmp_path):
+    from jobs.runtime.spark import S3_LOG_STORE, spark_conf
+
+    monkeypatch.delenv("OFFERLAKE_LAKE", raising=False)
+    on_s3 = spark_conf(LakeConfig.load(environment="production"), [])
+    assert on_s3["spark.delta.logStore.s3a.impl"] == S3_LOG_STORE
+    assert "spark.delta.logStore.s3a.impl" not in spark_conf(
+        LakeConfig.load(lake=str(tmp_path)), []
+    )
+
+
 def test_unknown_environment_names_file_and_choices():
     with pytest.raises(ConfigError, match=r"lake\.yaml: environment 'moon' is not one of"):
         LakeConfig.load(environment="moon")

@@ -172,3 +172,18 @@ def test_the_served_profiles_go_to_the_stack_dynamodb(stack):
     env = stack["services"]["airflow-scheduler"]["environment"]
     endpoint = urlparse(env["AWS_ENDPOINT_URL_DYNAMODB"])
     assert endpoint.hostname in stack["services"]
+
+
+def test_the_image_builds_the_log_store_its_s3_lake_commits_through(production):
+    """conf's production lake is on s3a://, so its Spark commits through offerlake's log store:
+    the image builds that jar into the jars folder, and the jar holds the class conf names."""
+    import zipfile
+
+    from jobs.runtime.spark import JARS_DIR, S3_LOG_STORE, spark_conf
+
+    assert spark_conf(production, [])["spark.delta.logStore.s3a.impl"] == S3_LOG_STORE
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert "mvn -q -B -f jars/logstore/pom.xml package" in dockerfile
+    assert "cp .build/logstore/offerlake-delta-logstore-*.jar .jars/" in dockerfile
+    (jar,) = JARS_DIR.glob("offerlake-delta-logstore-*.jar")
+    assert S3_LOG_STORE.replace(".", "/") + ".class" in zipfile.ZipFile(jar).namelist()
