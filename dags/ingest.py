@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable
+from airflow.sdk import DAG
 
 from jobs.ingest.sources import feed_names
 from jobs.orchestration.assets import RAW
+from jobs.orchestration.clock import DailyClock
 from jobs.orchestration.defaults import NOT_AT_ONCE, dag_args
 from jobs.orchestration.stage_operator import AnnounceOperator, OfferlakeOperator, run_args
 from jobs.runtime.config import conf_dir
 
 with DAG(
     dag_id="ingest",
-    schedule=CronTriggerTimetable("@daily", timezone="UTC", run_immediately=NOT_AT_ONCE),
+    schedule=DailyClock("@daily", timezone="UTC", run_immediately=NOT_AT_ONCE),
     **dag_args("onprem", timeout=timedelta(hours=3), deadline_after=timedelta(hours=2)),
     doc_md="""
     ### Ingest

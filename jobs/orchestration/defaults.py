@@ -5,7 +5,8 @@ No start date, and clocks that do not run at once (`NOT_AT_ONCE`): a DAG on a cl
 geo_offers hourly) first runs at its next time after it is unpaused. Otherwise Airflow runs the
 last time that has passed at once (always with a past start date; without one, when it passed
 less than a tenth of the period ago), which would ingest for a day nobody asked for. A day is run
-by hand (REST API, the UI) or backfilled with `airflow backfill create`."""
+by hand (REST API, the UI) or backfilled with `airflow backfill create` (after which ingest's
+`DailyClock` still waits for its next time: jobs/orchestration/clock.py)."""
 
 from __future__ import annotations
 
