@@ -1,6 +1,7 @@
 """Airflow DAG `geo_offers`: pings x ally geofences -> analytics/geo_events for a day, whenever the
 privacy DAG has gated new pings (Asset `offerlake_stage`, for its dates) and hourly for the day so
-far (a re-run replaces the day's rows, so late pings are picked up by the next hour).
+far (a re-run replaces the day's rows, so late pings are picked up by the next hour), unless
+conf/geofence.yaml sets `hourly: false`.
 
 Same entry point as `offerlake run geofence`. The DAGs of geo-triggered campaigns
 (dags/campaigns.py) run on the `offerlake_geo_events` asset this task updates, for its date; the
@@ -13,16 +14,19 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable
 
+from jobs.geofence.settings import GeofenceSettings
 from jobs.orchestration.assets import GEO_EVENTS, STAGE
 from jobs.orchestration.defaults import NOT_AT_ONCE, dag_args
 from jobs.orchestration.stage_operator import OfferlakeOperator, run_args
+from jobs.runtime.config import conf_dir
+
+HOURLY = CronTriggerTimetable("@hourly", timezone="UTC", run_immediately=NOT_AT_ONCE)
 
 with DAG(
     dag_id="geo_offers",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("@hourly", timezone="UTC", run_immediately=NOT_AT_ONCE),
-        assets=[STAGE],
-    ),
+    schedule=AssetOrTimeSchedule(timetable=HOURLY, assets=[STAGE])
+    if GeofenceSettings.load(conf_dir()).hourly
+    else [STAGE],
     **dag_args("lake", "geo", timeout=timedelta(minutes=55), deadline_after=timedelta(minutes=45)),
     doc_md="""
     ### Geo offers

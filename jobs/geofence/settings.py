@@ -1,4 +1,5 @@
-"""conf/geofence.yaml: accuracy, speed, visit gap, cooldown, daily cap, join strategy."""
+"""conf/geofence.yaml: accuracy, speed, visit gap, cooldown, daily cap, join strategy, and whether
+the geo_offers DAG also runs hourly."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class GeofenceSettings:
     max_events_per_customer_per_day: int = 3
     broadcast_max_fences: int = 20_000
     categories: tuple[str, ...] = ()  # store categories campaigns may trigger on (dsl checker)
+    hourly: bool = True  # geo_offers also runs every hour for the day so far, not only on stage
 
     @classmethod
     def load(cls, conf_dir: Path) -> GeofenceSettings:
@@ -34,6 +36,9 @@ class GeofenceSettings:
             raise GeofenceConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
         values = {}
         categories = doc.pop("categories", [])
+        hourly = doc.pop("hourly", True)
+        if not isinstance(hourly, bool):
+            raise GeofenceConfigError(f"{path}: hourly must be true or false, not {hourly!r}")
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
             raise GeofenceConfigError(f"{path}: categories must be a list of category names")
         for name, value in doc.items():
@@ -42,4 +47,4 @@ class GeofenceSettings:
                     f"{path}: {name} must be a positive number, not {value!r}"
                 )
             values[name] = int(value) if known[name] == "int" else float(value)
-        return cls(**values, categories=tuple(categories))
+        return cls(**values, categories=tuple(categories), hourly=hourly)

@@ -23,7 +23,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import BaseOperator, Variable
 
 from jobs.orchestration.run_dates import NoRunDate, announce, run_dates
-from jobs.runtime.spark import JARS_DIR
+from jobs.runtime.spark import JARS_DIR, classpath_conf
 
 MODE_VARIABLE = "offerlake_spark_mode"
 MODES = ("local", "submit")
@@ -36,13 +36,9 @@ RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential
 
 
 def submit_conf(jars_dir: Path = JARS_DIR) -> dict[str, str]:
-    """The jars on the classpath of the driver and of every executor, from the node's own copy:
-    every node of the cluster runs the jobs image, with the jars at the same path (docker/). Not
-    `--jars`: that has each application's executors fetch all of them from the driver (400 MB,
-    the AWS SDK bundle most of it; 15 GB of copies in the workers' folders for one day's chain
-    of 39 applications, measured)."""
-    classpath = f"{jars_dir}/*"
-    return {"spark.driver.extraClassPath": classpath, "spark.executor.extraClassPath": classpath}
+    """spark-submit's conf: the jars on the driver's and the executors' classpath, each node's
+    own copy (`jobs.runtime.spark.classpath_conf`), not shipped by `--jars`."""
+    return classpath_conf(jars_dir)
 
 
 class OfferlakeOperator(SparkSubmitOperator):

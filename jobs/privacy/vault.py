@@ -52,6 +52,11 @@ def open_store(ctx: RunContext, policy: PrivacyPolicy):
     return DeltaVaultStore(ctx.spark, root)
 
 
+def _tokens_held(store) -> list[str]:
+    """The vault tables that only exist once tokens were made (a vault in use)."""
+    return [name for name in ("token_map", "data_keys") if store.exists(name)]
+
+
 class Vault:
     def __init__(
         self, ctx: RunContext, policy: PrivacyPolicy, store, provider: KeyProvider, job: str
@@ -75,13 +80,13 @@ class Vault:
     @classmethod
     def open(cls, ctx: RunContext, policy: PrivacyPolicy, job: str, kms_client=None) -> Vault:
         store = open_store(ctx, policy)
-        has_keys = store.exists("keys")
+        new_vault = not store.exists("keys") and not _tokens_held(store)
         if policy.vault.key_provider == "kms":
             provider: KeyProvider = KmsKeys(policy.vault.kms_key_id, kms_client)
         else:
             from pathlib import Path
 
-            provider = LocalKeyFile(Path(ctx.zone_path(Zone.KEYS)) / KEY_FILE, create=not has_keys)
+            provider = LocalKeyFile(Path(ctx.zone_path(Zone.KEYS)) / KEY_FILE, create=new_vault)
         return cls(ctx, policy, store, provider, job)
 
     # -- keys ------------------------------------------------------------------------------------
@@ -89,13 +94,23 @@ class Vault:
     def _load_keys(self) -> None:
         rows = self.store.read("keys").where("retired_at IS NULL").collect()
         if not rows:
+            if held := _tokens_held(self.store):
+                raise VaultError(
+                    f"the vault {self.store!r} holds {', '.join(held)} but no active key: "
+                    "refusing to make new keys (every customer would get new tokens, and "
+                    "erased customers would come back); restore the vault's `keys` table"
+                )
             made = [self._new_key("kek")[0], self._new_key("index")[0]]
             self.store.append("keys", self.store.rows("keys", made))
             rows = self.store.read("keys").where("retired_at IS NULL").collect()
         keks = sorted((r for r in rows if r["purpose"] == "kek"), key=lambda r: r["created_at"])
         index = [r for r in rows if r["purpose"] == "index"]
-        if not keks or not index:
-            raise VaultError(f"the vault {self.store!r} has no active key-encryption or index key")
+        if not keks or len(index) != 1:
+            raise VaultError(
+                f"the vault {self.store!r} has {len(keks)} active key-encryption keys and "
+                f"{len(index)} active index keys (expected one or more, and exactly one): "
+                "refusing to open it"
+            )
         self._keks = {
             r["key_id"]: self.provider.unwrap(bytes(r["wrapped"]), f"kek:{r['key_id']}".encode())
             for r in keks

@@ -43,10 +43,22 @@ def local_jars(jars_dir: Path = JARS_DIR) -> list[Path]:
     return jars
 
 
-def spark_conf(config: LakeConfig, jars: list[Path]) -> dict[str, str]:
+def classpath_conf(jars_dir: Path = JARS_DIR) -> dict[str, str]:
+    """The jars on the classpath of the driver and of every executor, from the node's own copy
+    (every node of a cluster runs the jobs image, with the jars at the same path: docker/).
+
+    Not `spark.jars`: a session started so adds each jar to a class loader of its own at start
+    (measured: session start 5.7-5.9 s against 3.9 s here; every Airflow task is such a start),
+    and, under spark-submit, each application's executors fetch all 400 MB of them from the
+    driver (15 GB of copies in the workers' folders for one day's chain of 39 applications)."""
+    classpath = f"{jars_dir}/*"
+    return {"spark.driver.extraClassPath": classpath, "spark.executor.extraClassPath": classpath}
+
+
+def spark_conf(config: LakeConfig, jars_dir: Path = JARS_DIR) -> dict[str, str]:
     """Every Spark setting of a session, from conf/lake.yaml plus what the stack needs."""
     conf = {
-        "spark.jars": ",".join(str(j) for j in jars),
+        **classpath_conf(jars_dir),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension,"
         "org.apache.sedona.sql.SedonaSqlExtensions",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -75,10 +87,9 @@ def build_spark(config: LakeConfig, extra_conf: dict[str, str] | None = None) ->
     # Python workers (pandas_udf) must run the same interpreter as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
-    settings = {**spark_conf(config, local_jars()), **(extra_conf or {})}
-    if "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit: its --master, --jars and
-        settings.pop("spark.jars")  # --name (the Airflow task's, as the cluster lists it) hold
-    else:
+    local_jars()  # a clear error when `make setup` has not fetched them
+    settings = {**spark_conf(config), **(extra_conf or {})}
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # under spark-submit its --master and --name
         builder = builder.master(config.spark_master).appName(config.app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)

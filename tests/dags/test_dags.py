@@ -176,6 +176,21 @@ def test_geo_offers_runs_on_a_new_stage_and_hourly_and_announces_geo_events(dagb
     assert dag.timetable.timetable.expression == "0 * * * *"  # hourly
 
 
+def test_geo_offers_without_its_hourly_clock_runs_on_a_new_stage_only(monkeypatch, tmp_path):
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    conf = tmp_path / "conf"
+    shutil.copytree(DAGS.parent / "conf", conf)
+    settings = conf / "geofence.yaml"
+    settings.write_text(settings.read_text().replace("hourly: true", "hourly: false"))
+    monkeypatch.setenv("OFFERLAKE_CONF", str(conf))
+    dag = DagBag(dag_folder=str(DAGS / "geo_offers.py")).dags["geo_offers"]
+    assert "offerlake_stage" in str(dag.timetable.asset_condition)
+    assert not hasattr(dag.timetable, "timetable")  # assets only, no clock
+
+
 def test_delivery_hands_off_then_delivers_after_the_campaigns_write_offers(dagbag):
     dag = dagbag.dags["delivery"]
     assert dag.get_task("deliver").upstream_task_ids == {"handoff"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from jobs.runtime.spark import S3_LOG_STORE, local_jars
+from jobs.runtime.spark import S3_LOG_STORE, classpath_conf
 
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
@@ -23,7 +23,7 @@ def main(writer: str, table: str, endpoint: str, go: str, commits: int, store: s
     spark = (
         SparkSession.builder.master("local[1]")
         .appName(f"race-{writer}")
-        .config("spark.jars", ",".join(str(j) for j in local_jars()))
+        .config("spark.driver.extraClassPath", classpath_conf()["spark.driver.extraClassPath"])
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
         .config("spark.ui.enabled", "false")

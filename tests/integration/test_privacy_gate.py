@@ -351,6 +351,27 @@ def test_rotation_rewraps_data_keys_and_every_token_still_opens(gated, tmp_path)
         assert vault.contact(token, "crm_clients.phone", "t") == row.phone
 
 
+def test_a_vault_without_its_key_rows_or_with_two_index_keys_refuses_to_open(gated, tmp_path):
+    """A vault in use whose `keys` rows are gone does not quietly make new keys (every customer
+    would get new tokens, and erased ones would come back); two active index keys are as
+    ambiguous. Nothing is written either way."""
+    from delta.tables import DeltaTable
+
+    lake = own_copy(gated, tmp_path)
+    keys = str(lake.root / "onprem" / "vault" / "keys")
+    table = lake.table("vault/keys")
+    second = table.where("purpose = 'index'").withColumn("key_id", F.lit("index-second"))
+    second.write.format("delta").mode("append").save(keys)
+    with pytest.raises(VaultError, match="1 active key-encryption keys and 2 active index keys"):
+        vault_of(lake)
+    DeltaTable.forPath(lake.spark, keys).delete()
+    version = DeltaTable.forPath(lake.spark, keys).history(1).first()["version"]
+    with pytest.raises(VaultError, match="holds token_map, data_keys but no active key"):
+        vault_of(lake)
+    assert DeltaTable.forPath(lake.spark, keys).history(1).first()["version"] == version
+    assert lake.table("vault/keys").count() == 0
+
+
 def test_leakscan_is_clean_after_the_gate_and_finds_a_copied_column(gated, tmp_path):
     from jobs.privacy.commands import leakscan
 

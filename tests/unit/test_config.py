@@ -29,11 +29,9 @@ def test_an_s3_lake_commits_through_the_many_writers_log_store(monkeypatch, tmp_
     from jobs.runtime.spark import S3_LOG_STORE, spark_conf
 
     monkeypatch.delenv("OFFERLAKE_LAKE", raising=False)
-    on_s3 = spark_conf(LakeConfig.load(environment="production"), [])
+    on_s3 = spark_conf(LakeConfig.load(environment="production"))
     assert on_s3["spark.delta.logStore.s3a.impl"] == S3_LOG_STORE
-    assert "spark.delta.logStore.s3a.impl" not in spark_conf(
-        LakeConfig.load(lake=str(tmp_path)), []
-    )
+    assert "spark.delta.logStore.s3a.impl" not in spark_conf(LakeConfig.load(lake=str(tmp_path)))
 
 
 def test_unknown_environment_names_file_and_choices():

@@ -181,7 +181,7 @@ def test_the_image_builds_the_log_store_its_s3_lake_commits_through(production):
 
     from jobs.runtime.spark import JARS_DIR, S3_LOG_STORE, spark_conf
 
-    assert spark_conf(production, [])["spark.delta.logStore.s3a.impl"] == S3_LOG_STORE
+    assert spark_conf(production)["spark.delta.logStore.s3a.impl"] == S3_LOG_STORE
     dockerfile = (DOCKER / "Dockerfile").read_text()
     assert "mvn -q -B -f jars/logstore/pom.xml package" in dockerfile
     assert "cp .build/logstore/offerlake-delta-logstore-*.jar .jars/" in dockerfile
