@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from jobs.ingest.sources import feed_names
+from jobs.ingest.sources import feed_names, ingest_schedule
 from jobs.orchestration.assets import RAW
 from jobs.orchestration.clock import DailyClock
 from jobs.orchestration.defaults import NOT_AT_ONCE, dag_args
@@ -21,7 +21,7 @@ from jobs.runtime.config import conf_dir
 
 with DAG(
     dag_id="ingest",
-    schedule=DailyClock("@daily", timezone="UTC", run_immediately=NOT_AT_ONCE),
+    schedule=DailyClock(ingest_schedule(conf_dir()), timezone="UTC", run_immediately=NOT_AT_ONCE),
     **dag_args("onprem", timeout=timedelta(hours=3), deadline_after=timedelta(hours=2)),
     doc_md="""
     ### Ingest

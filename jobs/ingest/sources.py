@@ -194,6 +194,11 @@ def load_sources(conf_dir: Path, formats: dict[str, str] | None = None) -> list[
     return feeds
 
 
+def ingest_schedule(conf_dir: Path) -> str:
+    """When the daily ingest runs: conf/lake.yaml `schedule.ingest`, a cron expression (UTC)."""
+    return str((load_yaml(conf_dir / "lake.yaml").get("schedule") or {}).get("ingest", "@daily"))
+
+
 def feed_names(conf_dir: Path) -> list[str]:
     """The feeds configured in conf/sources/ (file names only: nothing parsed)."""
     return sorted(p.stem for p in (conf_dir / "sources").glob("*.yaml"))

@@ -191,6 +191,24 @@ def test_geo_offers_without_its_hourly_clock_runs_on_a_new_stage_only(monkeypatc
     assert not hasattr(dag.timetable, "timetable")  # assets only, no clock
 
 
+def test_ingest_runs_at_the_time_conf_lake_yaml_sets(monkeypatch, tmp_path):
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from jobs.orchestration.clock import DailyClock
+
+    conf = tmp_path / "conf"
+    shutil.copytree(DAGS.parent / "conf", conf)
+    lake_yaml = conf / "lake.yaml"
+    lake_yaml.write_text(
+        lake_yaml.read_text().replace('ingest: "0 0 * * *"', 'ingest: "0 2 * * *"')
+    )
+    monkeypatch.setenv("OFFERLAKE_CONF", str(conf))
+    dag = DagBag(dag_folder=str(DAGS / "ingest.py")).dags["ingest"]
+    assert isinstance(dag.timetable, DailyClock) and dag.timetable.summary == "0 2 * * *"
+
+
 def test_delivery_hands_off_then_delivers_after_the_campaigns_write_offers(dagbag):
     dag = dagbag.dags["delivery"]
     assert dag.get_task("deliver").upstream_task_ids == {"handoff"}

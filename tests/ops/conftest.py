@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,14 @@ def operated(tmp_path_factory, free_port) -> Operated:
     shutil.copytree(DEFAULT_CONF_DIR, conf)
     settings = conf / "geofence.yaml"
     settings.write_text(settings.read_text().replace("hourly: true", "hourly: false", 1))
+    # and ingest's daily clock set 12 hours from now: a test passing midnight UTC had it ingest
+    # "today" (and delete the bank's January deliveries, ingested and a month old) mid-chain
+    lake_yaml = conf / "lake.yaml"
+    far = (datetime.now(UTC).hour + 12) % 24
+    lake_yaml.write_text(
+        lake_yaml.read_text().replace('ingest: "0 0 * * *"', f'ingest: "0 {far} * * *"')
+    )
+    assert f'ingest: "0 {far} * * *"' in lake_yaml.read_text()
     _empty_database(AIRFLOW_DB)
     # Tuned for a tiny bank, where a task is mostly a cold JVM: four tasks at a time, not make
     # airflow's two (a task mostly waits, so more of them share the 2 cores better), and each
