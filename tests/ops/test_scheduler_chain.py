@@ -103,9 +103,9 @@ def _trigger(operated, day) -> str:
 def _backfill(operated, first, last) -> str:
     """`airflow backfill create --dag-id ingest --from-date FIRST --to-date LAST`, through the
     REST API: one ingest run per day, one at a time; the first day's run id."""
-    span = {
+    span = {  # whole days: ingest's clock may be set to any hour (conf/lake.yaml)
         "from_date": f"{first.isoformat()}T00:00:00Z",
-        "to_date": f"{last.isoformat()}T00:00:00Z",
+        "to_date": f"{last.isoformat()}T23:59:59Z",
     }
     made = operated.api.post(
         "/api/v2/backfills", {"dag_id": "ingest", "max_active_runs": 1, **span}
@@ -281,7 +281,7 @@ def test_a_backfill_of_ingest_plans_one_run_per_day_of_the_range(operated, day_o
         {
             "dag_id": "ingest",
             "from_date": "2026-01-10T00:00:00Z",
-            "to_date": "2026-01-12T00:00:00Z",
+            "to_date": "2026-01-12T23:59:59Z",  # whole days, whatever hour ingest runs at
         },
     )
     days = [run["logical_date"][:10] for run in planned["backfills"]]
