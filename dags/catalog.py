@@ -29,6 +29,7 @@ with DAG(
     OfferlakeOperator(
         task_id="catalog",
         args=run_args("catalog"),
+        spark=False,  # delta-rs reads the tables' logs: no JVM, in either Spark mode
         execution_timeout=timedelta(minutes=20),
         outlets=[CATALOG],
         doc_md="Register stage + analytics tables in Glue; write lake/catalog/trino.sql.",

@@ -7,8 +7,8 @@ from __future__ import annotations
 from jobs.catalog import glue, trino
 from jobs.catalog.settings import load
 from jobs.catalog.tables import lake_tables
-from jobs.delivery.manifest import filesystem
 from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.storage import filesystem
 from jobs.runtime.zones import Zone
 
 TRINO_FILE = "trino.sql"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from delta.tables import DeltaTable
 from pyspark.sql.types import StructType
 
-from jobs.runtime import delta_io
+from jobs.runtime import storage
 from jobs.runtime.context import RunContext
 from jobs.runtime.zones import Zone
 
@@ -33,20 +32,17 @@ def catalog_location(path: str) -> str:
 
 
 def lake_tables(ctx: RunContext) -> list[LakeTable]:
-    """Every Delta table of stage/ and analytics/, sorted by zone and name."""
+    """Every Delta table of stage/ and analytics/, sorted by zone and name.
+
+    Read from the tables' logs by delta-rs, without Spark: the catalog stage starts no JVM.
+    """
     found = []
     for zone in ZONES:
         root = ctx.zone_path(zone)
-        for name in delta_io.list_tables(ctx.spark, root):
+        for name in storage.list_delta_tables(root):
             path = f"{root}/{name}"
-            detail = DeltaTable.forPath(ctx.spark, path).detail().first()
+            schema, partitions = storage.delta_metadata(path, ctx.config.s3_endpoint)
             found.append(
-                LakeTable(
-                    zone.value,
-                    name,
-                    delta_io.read_delta(ctx.spark, path).schema,
-                    tuple(detail.partitionColumns),
-                    catalog_location(path),
-                )
+                LakeTable(zone.value, name, schema, tuple(partitions), catalog_location(path))
             )
     return found

@@ -1,34 +1,53 @@
-"""Stage `deliver` (on-prem): send D's handoff, exactly once, opening contacts just in time.
+"""Stage `deliver` (on-prem): send what is due from the recent handoffs, exactly once, opening
+contacts just in time.
 
-1. The handoff `lake/handoff/<run>/` is verified against its manifest and read from the
+A run for D handles the handoffs of D and of `lookback_days` before it (conf/delivery.yaml),
+each as follows:
+1. One process at a time: a lease on the on-prem disk (jobs/runtime/lease.py). Another process
+   waits for it up to `lease.wait_seconds`, then exits without sending.
+2. The handoff `lake/handoff/<run>/` is verified against its manifest and read from the
    checked bytes; a changed, missing or extra file refuses it whole (jobs/delivery/manifest.py).
-2. The journal of an interrupted earlier run is folded into the sent ledger; rows the ledger
-   already holds are not handled again (jobs/delivery/ledger.py).
-3. For the rows left only: erased customers are set aside (status `erased`); for the others
-   the vault opens, in one Spark pass, only the field the row's channel needs (e-mail or
-   phone; for push the newest device token) and the first name. Every opening is written to
-   the vault's audit log before it happens.
-4. Each message is rendered (Jinja2 sandbox, conf/templates) and sent through the channel's
-   adapter, retried with exponential backoff; each outcome is journaled before the next send.
-5. The ledger's rows of the run go to `lake/analytics/notifications`, tokens only.
+3. The journal of an interrupted earlier run is folded into the ledger; rows whose outcome is
+   final there are not handled again (jobs/delivery/ledger.py).
+4. What "now" is comes from conf/lake.yaml `clock`. A row not due yet (`send_at` later) waits
+   for a later run, as does one waiting to retry; a row past its `expires_at` is `expired`; a
+   malformed row is `invalid` with its reason, alone; an erased customer's is `erased`.
+5. For the rows due, the vault opens, in one Spark pass, only the field the row's channel needs
+   (e-mail or phone; for push the newest device token) and the first name. Every opening is
+   written to the vault's audit log before it happens.
+6. Each message is rendered (Jinja2 sandbox, conf/templates) and sent once through the
+   channel's adapter; its outcome is journaled before the next send. A transient failure is
+   `retrying` until a later run tries again (growing waits, `retry.attempts` in all), a
+   permanent one `failed`.
+7. The ledger's rows of the handoff go to `lake/analytics/notifications`, tokens only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
-from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from jobs.delivery import handoff, manifest
 from jobs.delivery.adapters import Outbox, Outgoing, SendError, Ses, Sns
-from jobs.delivery.ledger import ERASED, FAILED, SENT, UNREACHABLE, Ledger
+from jobs.delivery.ledger import (
+    ERASED,
+    EXPIRED,
+    FAILED,
+    FINAL,
+    INVALID,
+    RETRYING,
+    SENT,
+    STATUSES,
+    UNREACHABLE,
+    Ledger,
+)  # fmt: skip
 from jobs.delivery.render import Renderer, RenderError
 from jobs.delivery.settings import DEVICE, DeliverySettings, load
 from jobs.match.run import run_id_of
@@ -37,6 +56,9 @@ from jobs.privacy.vault import Vault
 from jobs.runtime import delta_io
 from jobs.runtime.config import expand_env
 from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.lease import Lease
+from jobs.runtime.locks import SHARED
+from jobs.runtime.storage import filesystem
 from jobs.runtime.zones import Zone
 
 log = logging.getLogger(__name__)
@@ -46,6 +68,9 @@ NOTIFICATION_COLUMNS = [
     "attempts", "reason",
 ]  # fmt: skip
 FIRST_NAME = "_first_name"
+# one attempt per send: the retry layer is delivery's own, across runs (conf/delivery.yaml retry)
+ONE_ATTEMPT = Config(retries={"total_max_attempts": 1})
+NOT_DUE, WAITING = "not due yet", "waiting to retry"
 
 
 def message_id(run_id: str, row) -> str:
@@ -70,10 +95,13 @@ def adapters(ctx: RunContext, settings: DeliverySettings, run_id: str) -> dict[s
             elif kind == "sns":
                 arn = settings.sns.platform_application_arn
                 arn = expand_env(arn, f"{settings.source}: sns") if channel == "push" else arn
-                made[kind] = Sns(boto3.client("sns", region_name=settings.sns.region), arn)
+                made[kind] = Sns(
+                    boto3.client("sns", region_name=settings.sns.region, config=ONE_ATTEMPT), arn
+                )
             else:
                 made[kind] = Ses(
-                    boto3.client("ses", region_name=settings.ses.region), settings.ses.sender
+                    boto3.client("ses", region_name=settings.ses.region, config=ONE_ATTEMPT),
+                    settings.ses.sender,
                 )
         out[channel] = made[kind]
     return out
@@ -146,102 +174,161 @@ def open_contacts(
     return rows.join(first, "client_id", "left")
 
 
-def send_with_retries(adapter, message: Outgoing, retry, sleep: Callable) -> tuple[str, int]:
-    """(provider id, attempts); SendError after the last attempt or a non-retryable error."""
-    retrying = Retrying(
-        stop=stop_after_attempt(retry.attempts),
-        wait=wait_exponential(multiplier=retry.backoff_seconds, max=retry.max_backoff_seconds),
-        retry=retry_if_exception(lambda e: isinstance(e, SendError) and e.retryable),
-        sleep=sleep or time.sleep,
-        reraise=True,
+def _verdicts(offers: DataFrame, state: DataFrame, settings: DeliverySettings, now) -> DataFrame:
+    """offers + the ledger's `status`/`attempts`/`next_attempt_at` + `_verdict`: what this run
+    does with each row. Rows already final are gone."""
+    at = F.lit(now).cast("timestamp")
+    channels = list(settings.adapters)
+    problem = (
+        F.when(F.coalesce(F.trim("client_id"), F.lit("")) == "", "no client token")
+        .when(F.col("campaign").isNull() | F.col("variant").isNull(), "no campaign or variant")
+        .when(~F.coalesce(F.col("channel").isin(*channels), F.lit(False)), "unknown channel")
+        .when(F.col("send_at").isNull(), "no send_at")
+        .when(
+            F.col("parameters").isNotNull()
+            & F.from_json("parameters", "map<string,string>").isNull(),
+            "parameters are not a JSON object",
+        )
     )
-    attempts = 0
-
-    def attempt():
-        nonlocal attempts
-        attempts += 1
-        return adapter.send(message)
-
-    try:
-        return retrying(attempt), attempts
-    except SendError as e:
-        e.attempts = attempts
-        raise
+    verdict = (
+        F.when(problem.isNotNull(), F.concat(F.lit(f"{INVALID}:"), problem))
+        .when(F.col("expires_at").isNotNull() & (F.col("expires_at") <= at), F.lit(EXPIRED))
+        .when(F.col("send_at") > at, F.lit(NOT_DUE))
+        .when((F.col("status") == RETRYING) & (F.col("next_attempt_at") > at), F.lit(WAITING))
+        .otherwise(F.lit("due"))
+    )
+    keys = ["client_id", "campaign", "channel"]
+    joined = offers.join(state, keys, "left").where(
+        F.col("status").isNull() | ~F.col("status").isin(*FINAL)
+    )
+    return joined.withColumn("_verdict", verdict)
 
 
 def deliver(
     ctx: RunContext,
     settings: DeliverySettings,
     channel_adapters: dict[str, object] | None = None,
-    sleep: Callable[[float], None] | None = None,
 ) -> list[JobResult]:
-    run_id = run_id_of(ctx.run_date)
-    folder = f"{ctx.zone_path(Zone.HANDOFF)}/{run_id}"
-    fs, path = manifest.filesystem(folder)
+    """Every handoff of D and the `lookback_days` before it that exists, oldest first."""
+    results = []
+    for back in range(settings.lookback_days, -1, -1):
+        day = ctx.run_date - timedelta(days=back)
+        folder = f"{ctx.zone_path(Zone.HANDOFF)}/{run_id_of(day)}"
+        fs, path = filesystem(folder)
+        if manifest.list_files(fs, path) or back == 0:
+            results.append(_leased(ctx, settings, run_id_of(day), folder, channel_adapters))
+    return results
+
+
+def _leased(ctx, settings, run_id: str, folder: str, channel_adapters) -> JobResult:
+    lease = Lease(
+        Path(ctx.zone_path(Zone.DELIVERY)) / "leases",
+        run_id,
+        settings.lease.ttl_seconds,
+        settings.lease.wait_seconds,
+    )
+    other = lease.acquire()
+    if other is not None:
+        note = (
+            f"another delivery of {run_id} holds its lease ({other.get('host')} pid "
+            f"{other.get('pid')}, until {other.get('until')}): nothing sent here"
+        )
+        log.warning("deliver: %s", note)
+        return JobResult(f"delivery/{run_id}", 0, 0, feed="deliver", notes=(note,))
+    try:
+        return _deliver(ctx, settings, run_id, folder, lease, channel_adapters)
+    finally:
+        lease.release()
+
+
+def _deliver(ctx, settings, run_id: str, folder: str, lease: Lease, channel_adapters) -> JobResult:
+    fs, path = filesystem(folder)
+    ref = f"delivery/{run_id}"
     if manifest.MANIFEST not in manifest.list_files(fs, path):
         if manifest.list_files(fs, path):
             manifest.verify(folder)  # files but no manifest: refused, with the reason
-        return [JobResult(f"delivery/{run_id}", 0, 0, feed="deliver", notes=("no handoff",))]
+        return JobResult(ref, 0, 0, feed="deliver", notes=("no handoff",))
     _, table = manifest.read_verified(folder)
     onprem = Path(ctx.zone_path(Zone.DELIVERY))
     ledger = Ledger(ctx.spark, ledger_path(ctx), onprem / "journal", run_id)
     recovered = ledger.fold()
     if table is None or table.num_rows == 0:
         _notifications(ctx, ledger, run_id)
-        return [JobResult(f"delivery/{run_id}", 0, 0, feed="deliver", notes=("empty handoff",))]
+        return JobResult(ref, 0, 0, feed="deliver", notes=("empty handoff",))
+    now = ctx.now()
     offers = ctx.spark.createDataFrame(table.to_pandas(), handoff.SCHEMA)
-    done = ledger.read().select("client_id", "campaign", "channel")
-    pending = offers.join(done, ["client_id", "campaign", "channel"], "left_anti").persist()
-    if pending.isEmpty():
+    state = ledger.read().select(
+        "client_id", "campaign", "channel", "status",
+        F.col("attempts").alias("_attempts"), "next_attempt_at",
+    )  # fmt: skip
+    rows = _verdicts(offers, state, settings, now).persist()
+    waiting = {r["_verdict"]: r["count"] for r in rows.groupBy("_verdict").count().collect()}
+    todo = rows.where(~F.col("_verdict").isin(NOT_DUE, WAITING))
+    counts = dict.fromkeys(STATUSES, 0)
+    if todo.isEmpty():
+        rows.unpersist()
         _notifications(ctx, ledger, run_id)
-        note = f"all {table.num_rows} offers already handled"
-        return [JobResult(f"delivery/{run_id}", 0, 0, feed="deliver", notes=(note,))]
-    vault = Vault.open(ctx, load_policy(ctx.config.conf_dir), job="deliver")
-    erased_tokens = vault.store.read("erasures").select(F.col("token").alias("client_id"))
-    erased = pending.join(erased_tokens, "client_id", "left_semi").withColumn(
-        "_erased", F.lit(True)
-    )
-    live = pending.join(erased_tokens, "client_id", "left_anti")
-    rows = open_contacts(ctx, vault, live, settings, run_id).withColumn("_erased", F.lit(False))
-    rows = rows.unionByName(erased, allowMissingColumns=True).orderBy(
-        "client_id", "campaign", "channel"
-    )
+        return _result(ref, counts, waiting, recovered, table.num_rows)
+    due = todo.where(F.col("_verdict") == "due")
+    # shared: other deliveries may read and audit too; gate, erasure and rotate wait
+    vault = Vault.open(ctx, load_policy(ctx.config.conf_dir), job="deliver", lock=SHARED)
     channel_adapters = channel_adapters or adapters(ctx, settings, run_id)
     renderer = Renderer(Path(ctx.config.conf_dir) / "templates")
-    counts = {SENT: 0, FAILED: 0, ERASED: 0, UNREACHABLE: 0}
     try:
-        for row in rows.toLocalIterator():
-            outcome = _handle(row, run_id, settings, channel_adapters, renderer, sleep)
+        erased_tokens = vault.store.read("erasures").select(F.col("token").alias("client_id"))
+        live = due.join(erased_tokens, "client_id", "left_anti")
+        opened = open_contacts(ctx, vault, live, settings, run_id)
+        rest = todo.where(F.col("_verdict") != "due").unionByName(
+            due.join(erased_tokens, "client_id", "left_semi").withColumn("_verdict", F.lit(ERASED))
+        )
+        every = opened.unionByName(rest, allowMissingColumns=True)
+        for row in every.orderBy("client_id", "campaign", "channel").toLocalIterator():
+            outcome = _handle(row, run_id, settings, channel_adapters, renderer, lease, now)
             ledger.record(outcome)
             counts[outcome["status"]] += 1
     finally:
         ledger.close()
-        pending.unpersist()
+        rows.unpersist()
+        vault.close()
         for adapter in {id(a): a for a in channel_adapters.values()}.values():
             adapter.close()
     ledger.fold()
     _notifications(ctx, ledger, run_id)
+    return _result(ref, counts, waiting, recovered, table.num_rows)
+
+
+def _result(ref, counts, waiting, recovered, offered) -> JobResult:
     handled = sum(counts.values())
     notes = [f"{k}: {v}" for k, v in counts.items() if v]
+    notes += [f"{k}: {waiting[k]}" for k in (NOT_DUE, WAITING) if waiting.get(k)]
     if recovered:
         notes.append(f"{recovered} outcome(s) recovered from an interrupted run")
-    return [
-        JobResult(
-            f"delivery/{run_id}",
-            handled,
-            counts[SENT],
-            rows_withheld=handled - counts[SENT],
-            feed="deliver",
-            notes=tuple(notes),
-        )
-    ]
+    if not handled and not any(waiting.get(k) for k in (NOT_DUE, WAITING)):
+        notes.append(f"all {offered} offers already handled")
+    return JobResult(
+        ref, handled, counts[SENT], rows_withheld=handled - counts[SENT], feed="deliver",
+        notes=tuple(notes),
+    )  # fmt: skip
 
 
-def _handle(row, run_id, settings, channel_adapters, renderer, sleep) -> dict:
+def _handle(row, run_id, settings, channel_adapters, renderer, lease: Lease, now) -> dict:
+    """One row's outcome; a malformed row is `invalid` alone, never an error of the run."""
     outcome = {
         c: row[c] for c in ("client_id", "campaign", "variant", "channel", "ally_id", "send_at")
-    } | {"run_id": run_id, "attempts": 0, "message_id": message_id(run_id, row)}
-    if row["_erased"]:
+    } | {"run_id": run_id, "attempts": row["_attempts"] or 0}
+    try:
+        outcome["message_id"] = message_id(run_id, row)
+    except TypeError:
+        outcome["message_id"] = None
+    verdict = row["_verdict"]
+    if verdict.startswith(f"{INVALID}:"):
+        return outcome | {"status": INVALID, "reason": verdict.split(":", 1)[1]}
+    if verdict == EXPIRED:
+        return outcome | {
+            "status": EXPIRED,
+            "reason": f"expired at {row['expires_at']:%Y-%m-%d %H:%M}",
+        }
+    if verdict == ERASED:
         return outcome | {"status": ERASED, "reason": "the customer was erased"}
     if row["address"] is None:
         field = settings.contacts[row["channel"]]
@@ -253,17 +340,31 @@ def _handle(row, run_id, settings, channel_adapters, renderer, sleep) -> dict:
              "send_at": row["send_at"], "expires_at": row["expires_at"]},
         )  # fmt: skip
     except RenderError as e:
-        return outcome | {"status": FAILED, "reason": str(e)}
+        return outcome | {"status": INVALID, "reason": str(e)}
+    except (ValueError, TypeError, AttributeError) as e:  # parameters of the wrong shape
+        return outcome | {"status": INVALID, "reason": f"parameters: {type(e).__name__}"}
     message = Outgoing(
         outcome["message_id"], row["channel"], row["address"], text.subject, text.body,
         row["send_at"],
     )  # fmt: skip
-    adapter = channel_adapters[row["channel"]]
+    lease.check()  # never send once another process has taken this handoff over
+    attempts = outcome["attempts"] + 1
     try:
-        provider_id, attempts = send_with_retries(adapter, message, settings.retry, sleep)
+        provider_id = channel_adapters[row["channel"]].send(message)
     except SendError as e:
-        return outcome | {"status": FAILED, "attempts": e.attempts, "reason": e.reason}
+        return outcome | _after_failure(e, attempts, settings, now)
     return outcome | {"status": SENT, "attempts": attempts, "provider_id": provider_id}
+
+
+def _after_failure(error: SendError, attempts: int, settings: DeliverySettings, now) -> dict:
+    retry = settings.retry
+    if error.retryable and attempts < retry.attempts:
+        at = now + timedelta(seconds=retry.wait_after(attempts))
+        why = f"{error.reason}; attempt {attempts} of {retry.attempts}"
+        why += f", again from {at:%Y-%m-%d %H:%M}"
+        return {"status": RETRYING, "attempts": attempts, "next_attempt_at": at, "reason": why}
+    reason = error.reason if not error.retryable else f"{error.reason} (after {attempts} attempts)"
+    return {"status": FAILED, "attempts": attempts, "reason": reason}
 
 
 def _notifications(ctx: RunContext, ledger: Ledger, run_id: str) -> None:

@@ -17,6 +17,7 @@ from jobs.delivery import manifest
 from jobs.match.run import DELIVERABLE, run_id_of
 from jobs.runtime import delta_io
 from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.storage import filesystem
 from jobs.runtime.zones import Zone
 
 TEXT = ["run_id", "client_id", "campaign", "variant", "channel", "parameters"]
@@ -37,8 +38,8 @@ def offers(deliverable: DataFrame, run_id: str) -> DataFrame:
 
 def _publish(staging: str, final: str) -> None:
     """Move staging's files into final (emptied first), the manifest last; drop staging."""
-    fs, source = manifest.filesystem(staging)
-    _, target = manifest.filesystem(final)
+    fs, source = filesystem(staging)
+    _, target = filesystem(final)
     fs.delete_dir_contents(target, missing_dir_ok=True)
     fs.create_dir(target)
     names = [n for n in manifest.list_files(fs, source) if n != manifest.MANIFEST]
@@ -50,7 +51,7 @@ def _publish(staging: str, final: str) -> None:
 def export(ctx: RunContext, rows: DataFrame, run_id: str) -> manifest.Manifest:
     root = ctx.zone_path(Zone.HANDOFF)
     staging, final = f"{root}/.{run_id}.partial", f"{root}/{run_id}"
-    fs, path = manifest.filesystem(staging)
+    fs, path = filesystem(staging)
     fs.delete_dir_contents(path, missing_dir_ok=True)
     rows.write.mode("overwrite").parquet(staging)
     for name in manifest.list_files(fs, path):  # Spark's _SUCCESS and .crc side files

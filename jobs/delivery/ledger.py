@@ -1,6 +1,10 @@
 """The sent ledger: one row per (run, token, campaign, channel) that delivery has handled,
 so re-running delivery sends nothing twice.
 
+A row's status is final (sent, failed, erased, expired, invalid: never handled again) or not yet
+(retrying: a transient failure, tried again from `next_attempt_at`; unreachable: the vault held
+no contact, looked up again on later runs until the offer expires).
+
 Each outcome is first appended to a journal (`onprem/delivery/journal/<run>.jsonl`, flushed
 and fsync'd per message) and folded into the Delta ledger (`onprem/delivery/ledger`) at the
 end of the run, or at the start of the next one after a crash. So a crash at any point loses
@@ -15,7 +19,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.delivery import lines
@@ -25,10 +30,14 @@ KEYS = ["run_id", "client_id", "campaign", "channel"]
 SCHEMA = (
     "run_id string, client_id string, campaign string, variant string, channel string, "
     "ally_id string, send_at timestamp, status string, attempts int, message_id string, "
-    "provider_id string, reason string, handled_at timestamp"
+    "provider_id string, reason string, handled_at timestamp, next_attempt_at timestamp"
 )
 COLUMNS = [c.split()[0] for c in SCHEMA.split(", ")]
 SENT, FAILED, ERASED, UNREACHABLE = "sent", "failed", "erased", "unreachable"
+EXPIRED, INVALID, RETRYING = "expired", "invalid", "retrying"
+FINAL = (SENT, FAILED, ERASED, EXPIRED, INVALID)
+STATUSES = (*FINAL, RETRYING, UNREACHABLE)
+TIMES = ("send_at", "handled_at", "next_attempt_at")
 
 
 class Ledger:
@@ -43,7 +52,10 @@ class Ledger:
     def read(self) -> DataFrame:
         if not delta_io.is_delta(self.spark, self.path):
             return self.spark.createDataFrame([], SCHEMA)
-        return delta_io.read_delta(self.spark, self.path).where(F.col("run_id") == self.run_id)
+        rows = delta_io.read_delta(self.spark, self.path).where(F.col("run_id") == self.run_id)
+        if "next_attempt_at" not in rows.columns:  # a ledger from before retries across runs
+            rows = rows.withColumn("next_attempt_at", F.lit(None).cast("timestamp"))
+        return rows
 
     def record(self, row: dict) -> None:
         """Journal one outcome durably (before the next message is sent)."""
@@ -59,23 +71,25 @@ class Ledger:
                 body = json.loads(line)
             except ValueError:
                 continue  # the last line, torn by a crash: that message is handled again
-            for c in ("send_at", "handled_at"):
+            for c in TIMES:
                 body[c] = datetime.fromisoformat(body[c]) if body.get(c) else None
             rows.append(tuple(body.get(c) for c in COLUMNS))
         return rows
 
     def fold(self) -> int:
-        """Move the journal's outcomes into the Delta ledger (first outcome per key wins);
-        then drop the journal. Safe to repeat: a key already in the ledger is kept."""
+        """Move the journal's outcomes into the Delta ledger, then drop the journal.
+
+        The newest outcome of a key replaces a row that is not final yet; a final row is kept.
+        Safe to repeat, and only ever done by the holder of the handoff's lease."""
         self.close()
         if not self.journal.exists():
             return 0
         rows = self._journaled()
         if rows:
-            frame = self.spark.createDataFrame(rows, SCHEMA).dropDuplicates(KEYS)
-            delta_io.merge_delta(
-                frame, self.path, KEYS, partition_by=["run_id"], update_matched=False
-            )
+            frame = self.spark.createDataFrame(rows, SCHEMA)
+            newest = Window.partitionBy(*KEYS).orderBy(F.col("handled_at").desc())
+            frame = frame.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+            _merge(frame, self.path)
         self.journal.unlink()
         return len(rows)
 
@@ -83,3 +97,22 @@ class Ledger:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+@delta_io.on_conflict
+def _merge(frame: DataFrame, path: str) -> None:
+    spark = frame.sparkSession
+    if not delta_io.is_delta(spark, path):
+        delta_io.write_delta(frame, path, mode="overwrite", partition_by=["run_id"])
+        return
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in KEYS)
+    final = ", ".join(f"'{s}'" for s in FINAL)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(frame.alias("s"), condition)
+        .withSchemaEvolution()  # ledgers written before `next_attempt_at` gain the column
+        .whenMatchedUpdateAll(condition=f"t.status NOT IN ({final})")
+        .whenNotMatchedInsertAll()
+        .execute()
+    )

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from jobs.errors import OfferlakeError
+from jobs.runtime.storage import filesystem
 
 MANIFEST = "_manifest.json"
 FORMAT = "offerlake-handoff/1"
@@ -38,13 +39,6 @@ class Manifest:
     def to_json(self) -> str:
         body = {"format": FORMAT, "run_id": self.run_id, "rows": self.rows, "files": self.files}
         return json.dumps(body, indent=2, sort_keys=True)
-
-
-def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow filesystem and path inside it for a local folder or an s3a:// (s3://) URI."""
-    if path.startswith("s3a://"):
-        path = "s3://" + path.removeprefix("s3a://")
-    return pafs.FileSystem.from_uri(path)
 
 
 def list_files(fs: pafs.FileSystem, folder: str) -> list[str]:

@@ -24,9 +24,25 @@ class _Strict(BaseModel):
 
 
 class Retry(_Strict):
-    attempts: int = Field(default=4, ge=1, le=20)
-    backoff_seconds: float = Field(default=0.5, ge=0)
-    max_backoff_seconds: float = Field(default=8, ge=0)
+    """A transient failure is tried again on a later run, after a wait that doubles from
+    `backoff_seconds` up to `max_backoff_seconds`, until `attempts` in all (then `failed`).
+    This is the only retry layer: the AWS clients make one attempt per send."""
+
+    attempts: int = Field(default=5, ge=1, le=20)
+    backoff_seconds: float = Field(default=300, ge=0)
+    max_backoff_seconds: float = Field(default=21600, ge=0)
+
+    def wait_after(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt."""
+        return min(self.backoff_seconds * 2 ** max(attempts - 1, 0), self.max_backoff_seconds)
+
+
+class Lease(_Strict):
+    """One `deliver` per handoff at a time: the lease lasts `ttl_seconds`, renewed while the
+    holder works; another process waits up to `wait_seconds`, then exits without sending."""
+
+    ttl_seconds: float = Field(default=300, gt=0)
+    wait_seconds: float = Field(default=900, ge=0)
 
 
 class Ses(_Strict):
@@ -46,6 +62,12 @@ class DeliverySettings(_Strict):
     first_name: str
     first_name_fallback: str = "valued customer"  # when the vault holds no first name
     retry: Retry = Retry()
+    lease: Lease = Lease()
+    # a run for D delivers what is due from the handoffs of D and the days before: a message
+    # may be due later than its day (quiet hours, a preferred weekday)
+    lookback_days: int = Field(default=7, ge=0, le=60)
+    # the Airflow DAG `deliver_due` also sends what has come due, every hour
+    hourly: bool = True
     ses: Ses
     sns: Sns = Sns()
 

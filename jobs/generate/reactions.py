@@ -38,6 +38,7 @@ from jobs.privacy.policy import load_policy
 from jobs.privacy.vault import Vault
 from jobs.runtime import delta_io
 from jobs.runtime.context import RunContext
+from jobs.runtime.locks import SHARED
 from jobs.runtime.zones import Zone
 
 BUY_RATE = 0.4  # share of customers told about an ally who buy there
@@ -90,9 +91,8 @@ def _card_users(ctx: RunContext) -> DataFrame:
     return mine.select("client_id", "c.user", "c.card")
 
 
-def _opened(ctx: RunContext, chosen: DataFrame, run_id: str) -> DataFrame:
+def _opened(vault: Vault, chosen: DataFrame, run_id: str) -> DataFrame:
     """chosen + `client` (the clear client id), each token opened in the vault, audited first."""
-    vault = Vault.open(ctx, load_policy(ctx.config.conf_dir), job="simulate-reactions")
     tokens = chosen.select(F.col("client_id").alias("token")).distinct()
     vault.audit_many(
         tokens.select("token", F.lit("client").alias("detail")),
@@ -238,10 +238,14 @@ def simulate(
     draw = _draw(seed, "reacts")
     with_ally = F.col("ally_id").isNotNull()
     chosen = sent.where((with_ally & (draw < buy_rate)) | (~with_ally & (draw < accept_rate)))
-    chosen = _opened(ctx, chosen, run_id).persist()
-    buyers = chosen.where(with_ally)
-    purchases = _purchases(ctx, buyers, seed)
-    acceptances = _acceptances(chosen.where(~with_ally), seed)
+    policy = load_policy(ctx.config.conf_dir)
+    with Vault.open(ctx, policy, job="simulate-reactions", lock=SHARED) as vault:
+        chosen = _opened(vault, chosen, run_id).persist()
+        buyers = chosen.where(with_ally)
+        purchases = _purchases(ctx, buyers, seed)
+        acceptances = _acceptances(chosen.where(~with_ally), seed)
+        unmatched = buyers.count() - len(purchases)
+        chosen.unpersist()
     landing = Path(ctx.zone_path(Zone.LANDING))
     files = _land(
         landing, "card_transactions", f"card_transaction.reactions-{run_id}.csv", purchases,
@@ -250,7 +254,5 @@ def simulate(
     files += _land(
         landing, "offer_responses", f"reactions-{run_id}.jsonl", acceptances, _write_jsonl
     )
-    unmatched = buyers.count() - len(purchases)
-    chosen.unpersist()
     sent.unpersist()
     return Reactions(run_id, n_sent, len(purchases), len(acceptances) // 2, unmatched, tuple(files))

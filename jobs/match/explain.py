@@ -132,11 +132,11 @@ def planted_personas(onprem: RunContext, truth_csv: str) -> DataFrame:
     from jobs.privacy.vault import Vault
 
     truth = onprem.spark.read.csv(truth_csv, header=True)
-    vault = Vault.open(onprem, load_policy(onprem.config.conf_dir), job="personas")
-    tokens = vault.tokens(truth.select(F.col("client_id").alias("value")), "client")
-    return truth.join(tokens, truth.client_id == tokens.value).select(
-        F.col("token").alias("client_id"), "persona"
-    )
+    with Vault.open(onprem, load_policy(onprem.config.conf_dir), job="personas") as vault:
+        tokens = vault.tokens(truth.select(F.col("client_id").alias("value")), "client")
+        found = truth.join(tokens, truth.client_id == tokens.value)
+        # computed while the vault is locked (tokens only)
+        return found.select(F.col("token").alias("client_id"), "persona").localCheckpoint()
 
 
 def accuracy(

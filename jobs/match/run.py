@@ -167,8 +167,8 @@ def match(
     ctx: RunContext, campaigns: list[Campaign], chains: dict, as_of: date, only: bool = False
 ) -> DataFrame:
     """Every candidate of the day with its outcome (selected or the rule that dropped it).
-    only: these campaigns run alone (a campaign's own DAG); the day's offers of the other
-    campaigns count against the caps."""
+    only: the day's offers of campaigns other than these (not due today, run earlier for the
+    date) count against the caps."""
     day = ctx.run_date
     policy = ContactPolicy.load(ctx.config.conf_dir)
     base = base_frame(ctx, campaigns, chains, policy, as_of)
@@ -200,18 +200,23 @@ def run_campaign(ctx: RunContext, name: str) -> list[JobResult]:
 
 
 def _run(ctx: RunContext, only: str | None) -> list[JobResult]:
+    """A campaign's own run (`only`) arbitrates every campaign due on D together, as a run of
+    them all does, and writes its own rows: two campaign DAGs of one date, at once or one after
+    the other, write what one run of both would, and the caps hold across them."""
     program = load_campaigns(ctx)
     valid = program.valid()
     chains = follow_ups(valid)
-    todays = [c for c in valid if due(c, ctx.run_date) and only in (None, c.name)]
+    todays = [c for c in valid if due(c, ctx.run_date)]
     as_of = latest_as_of(ctx)
     left_out = sorted(program.invalid())
     notes = [f"left out (checker errors): {', '.join(left_out)}"] if left_out else []
-    if as_of is None or not todays:
+    if as_of is None or only not in (None, *[c.name for c in todays]):
         why = "no customer_360 up to this date" if as_of is None else "no campaign due"
         log.warning("match: %s", why)
         return [JobResult(DELIVERABLE, 0, 0, feed="match", notes=(why, *notes))]
     found = match(ctx, todays, chains, as_of, only=only is not None)
+    if only is not None:
+        found = found.where(F.col("campaign") == only)
     everything = found.persist(StorageLevel.MEMORY_AND_DISK)
     day = f"run_date = DATE'{ctx.run_date.isoformat()}'"
     if only is not None:
@@ -229,7 +234,9 @@ def _run(ctx: RunContext, only: str | None) -> list[JobResult]:
     )
     outcomes = {r[0]: r[1] for r in everything.groupBy("outcome").count().collect()}
     everything.unpersist()
-    notes.insert(0, f"campaigns due: {', '.join(c.name for c in todays)} (customer_360 of {as_of})")
+    ran = [c.name for c in todays if only in (None, c.name)]
+    joint = f"; arbitrated with {len(todays) - 1} other(s) due" if only and len(todays) > 1 else ""
+    notes.insert(0, f"campaigns due: {', '.join(ran)} (customer_360 of {as_of}){joint}")
     notes.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     return [
         JobResult(

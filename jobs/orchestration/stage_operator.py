@@ -46,7 +46,9 @@ class OfferlakeOperator(SparkSubmitOperator):
 
     ui_color = "#d9ecf2"
 
-    def __init__(self, *, args: list[str], **kwargs) -> None:
+    def __init__(self, *, args: list[str], spark: bool = True, **kwargs) -> None:
+        """`spark=False`: the command starts no Spark (catalog), so it runs in the worker's own
+        process in either mode, never as a cluster application."""
         kwargs = {**RETRIES, **kwargs}
         kwargs.setdefault("execution_timeout", timedelta(hours=1))
         super().__init__(
@@ -57,6 +59,7 @@ class OfferlakeOperator(SparkSubmitOperator):
             name=f"offerlake-{kwargs['task_id']}",
             **kwargs,
         )
+        self.uses_spark = spark
 
     def execute(self, context) -> list[str]:
         mode = Variable.get(MODE_VARIABLE, default="local")
@@ -76,7 +79,7 @@ class OfferlakeOperator(SparkSubmitOperator):
         return dates  # XCom: what this task ran for
 
     def _run(self, mode: str, args: list[str], context) -> None:
-        if mode == "submit":
+        if mode == "submit" and self.uses_spark:
             self.application_args, self._hook = args, None  # a hook of these args
             super().execute(context)
             return

@@ -14,6 +14,7 @@ from jobs.privacy.policy import load_policy
 from jobs.privacy.vault import Vault
 from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import RunContext
+from jobs.runtime.locks import SHARED
 from jobs.runtime.zones import Side
 
 
@@ -48,8 +49,9 @@ def raise_on_hits(hits: list[Hit]) -> None:
 def detokenize(config: LakeConfig, token: str, purpose: str) -> str:
     """The clear value of a token, for an operator on-prem; audit-logged under the OS user."""
     ctx = onprem_context(config)
-    vault = Vault.open(ctx, load_policy(config.conf_dir), job=f"operator:{getpass.getuser()}")
-    return vault.detokenize(token, purpose)
+    policy = load_policy(config.conf_dir)
+    with Vault.open(ctx, policy, job=f"operator:{getpass.getuser()}", lock=SHARED) as vault:
+        return vault.detokenize(token, purpose)
 
 
 def erase(config: LakeConfig, client_id: str) -> Table:
@@ -71,6 +73,6 @@ def erase(config: LakeConfig, client_id: str) -> Table:
 
 def rotate(config: LakeConfig) -> str:
     ctx = onprem_context(config)
-    vault = Vault.open(ctx, load_policy(config.conf_dir), job=f"operator:{getpass.getuser()}")
-    old, new, count = vault.rotate()
+    with Vault.open(ctx, load_policy(config.conf_dir), job=f"operator:{getpass.getuser()}") as v:
+        old, new, count = v.rotate()
     return f"key-encryption key {old} retired; {count:,} data keys re-wrapped under {new}"

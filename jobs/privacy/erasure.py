@@ -157,8 +157,11 @@ def _erase_handoffs(ctx: RunContext, tokens: list[str]) -> dict[str, int]:
 
 
 def erase_client(ctx: RunContext, policy: PrivacyPolicy, client_id: str) -> Erasure:
-    vault = Vault.open(ctx, policy, job="erasure")
-    client_id = client_id.strip()
+    with Vault.open(ctx, policy, job="erasure") as vault:  # alone: it shreds keys
+        return _erase(ctx, policy, vault, client_id.strip())
+
+
+def _erase(ctx: RunContext, policy: PrivacyPolicy, vault: Vault, client_id: str) -> Erasure:
     token = vault.token_of(client_id, KIND)
     if token is None:
         raise VaultError(f"no customer with that client id has a {KIND} token in the vault")

@@ -210,7 +210,11 @@ def run(ctx: RunContext) -> list[JobResult]:
     raws = raw_tables(ctx)
     for name, df in raws.items():  # fail closed before the vault or stage is touched
         policy.check_covers(name, df.columns)
-    vault = Vault.open(ctx, policy, job="privacy")
+    with Vault.open(ctx, policy, job="privacy") as vault:  # alone: it mints keys and tokens
+        return _gate(ctx, policy, raws, vault)
+
+
+def _gate(ctx: RunContext, policy: PrivacyPolicy, raws: dict, vault: Vault) -> list[JobResult]:
     began = time.perf_counter()
     lookups = Lookups(vault.tokenize(tokenized_values(ctx.spark, policy, raws)))
     log.info("tokens of %d kinds in %.1f s", len(lookups.sizes), time.perf_counter() - began)

@@ -83,6 +83,9 @@ class VaultSettings:
     postgres_prefix: str = "vault_"  # table names: <prefix>token_map, ...
     key_provider: str = "local"
     kms_key_id: str = ""
+    # how long a job waits for the vault's lock that another job holds (gate, erasure, rotate:
+    # alone; delivery and readers: together)
+    lock_timeout_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,16 @@ def _mapping(where: str, raw: Any, what: str) -> dict:
     return raw
 
 
+def _seconds(where: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds < 0:
+        raise PolicyError(f"{where}: vault.lock_timeout_seconds must be a number >= 0, got {value}")
+    return seconds
+
+
 def load_policy(conf_dir: Path) -> PrivacyPolicy:
     path = conf_dir / "privacy.yaml"
     raw = load_yaml(path)
@@ -180,6 +193,7 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
         postgres_prefix=str(v.get("postgres_prefix", "vault_")),
         key_provider=str(v.get("key_provider", "local")),
         kms_key_id=str(v.get("kms_key_id", "")),
+        lock_timeout_seconds=_seconds(where, v.get("lock_timeout_seconds", 3600.0)),
     )
     if vault.store not in ("delta", "postgres"):
         raise PolicyError(f"{where}: vault.store must be delta or postgres, got {vault.store}")

@@ -20,11 +20,12 @@ from pyspark.sql import functions as F
 
 from jobs.errors import OfferlakeError
 from jobs.privacy import spark_crypto as sc
-from jobs.privacy.keys import KEY_BYTES, KeyProvider, KmsKeys, LocalKeyFile, open_sealed, seal
+from jobs.privacy.keys import KEY_BYTES, KeyProvider, KmsKeys, LocalKeyFile, open_sealed
 from jobs.privacy.policy import PrivacyPolicy
 from jobs.privacy.vault_store import NOW, DeltaVaultStore
 from jobs.runtime.config import expand_env
 from jobs.runtime.context import RunContext
+from jobs.runtime.locks import EXCLUSIVE, Mode
 from jobs.runtime.zones import Zone
 
 KEY_FILE = "vault.key"
@@ -78,16 +79,47 @@ class Vault:
         return f"Vault({self.store!r}, {self.provider!r})"
 
     @classmethod
-    def open(cls, ctx: RunContext, policy: PrivacyPolicy, job: str, kms_client=None) -> Vault:
-        store = open_store(ctx, policy)
-        new_vault = not store.exists("keys") and not _tokens_held(store)
-        if policy.vault.key_provider == "kms":
-            provider: KeyProvider = KmsKeys(policy.vault.kms_key_id, kms_client)
-        else:
-            from pathlib import Path
+    def open(
+        cls,
+        ctx: RunContext,
+        policy: PrivacyPolicy,
+        job: str,
+        kms_client=None,
+        lock: Mode = EXCLUSIVE,
+    ) -> Vault:
+        """Open the vault holding its lock until `close` (use `with Vault.open(...) as vault`).
 
-            provider = LocalKeyFile(Path(ctx.zone_path(Zone.KEYS)) / KEY_FILE, create=new_vault)
-        return cls(ctx, policy, store, provider, job)
+        Jobs that change keys, tokens or contacts (gate, erasure, rotate) hold it `exclusive`;
+        jobs that only read and append to the audit log (delivery) hold it `shared`.
+        """
+        store = open_store(ctx, policy)
+        held = store.lock(lock, policy.vault.lock_timeout_seconds)
+        held.acquire()
+        try:
+            store.held = held
+            new_vault = not store.exists("keys") and not _tokens_held(store)
+            if policy.vault.key_provider == "kms":
+                provider: KeyProvider = KmsKeys(policy.vault.kms_key_id, kms_client)
+            else:
+                from pathlib import Path
+
+                keys = Path(ctx.zone_path(Zone.KEYS)) / KEY_FILE
+                provider = LocalKeyFile(keys, create=new_vault)
+            return cls(ctx, policy, store, provider, job)
+        except BaseException:
+            held.release()
+            raise
+
+    def close(self) -> None:
+        """Release the vault's lock (the process's exit releases it too)."""
+        if self.store.held is not None:
+            self.store.held.release()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- keys ------------------------------------------------------------------------------------
 
@@ -441,22 +473,26 @@ class Vault:
     def rotate(self) -> tuple[str, str, int]:
         """New KEK; every data key re-wrapped under it; old KEKs retired. (old, new, data keys).
 
-        Each step leaves a working vault: the new KEK is added, the data keys are rewritten in
-        one commit, then old KEKs are retired and their history vacuumed.
+        Each step leaves a working vault: the new KEK is added; the live data keys are
+        re-wrapped in Spark and merged by owner in one commit (a key destroyed meanwhile stays
+        destroyed: only rows that still hold a wrapped key are updated); then old KEKs are
+        retired and their history vacuumed. Runs under the vault's exclusive lock.
         """
         old = sorted(self._keks)
         row, key = self._new_key("kek")
         self.store.append("keys", self.store.rows("keys", [row]))
         new_id = row[0]
-        rewrapped = []
-        for r in self.store.read("data_keys").collect():
-            wrapped = r["wrapped"]
-            if wrapped is not None:
-                dek = self._unwrap_dek(r["owner"], r)
-                wrapped = bytearray(seal(key, dek, f"dek:{r['owner']}".encode()))
-            rewrapped.append((r["owner"], wrapped, new_id, r["created_run"], r["destroyed_at"]))
-        self.store.replace("data_keys", self.store.rows("data_keys", rewrapped))
         self._keks[new_id] = key
+        new_kek = F.broadcast(self._kek_rows().where(F.col("kek_id") == new_id))
+        live = self.store.read("data_keys").where(F.col("wrapped").isNotNull())
+        opened = self._data_keys(live.select("owner"))
+        aad = F.concat(F.lit("dek:"), F.col("owner"))
+        rewrapped = opened.crossJoin(new_kek.withColumnRenamed("kek_id", "new_id")).select(
+            "owner",
+            sc.aes_gcm(F.col("dek"), F.col("kek"), aad).alias("wrapped"),
+            F.col("new_id").alias("kek_id"),
+        )
+        count = self.store.rewrap("data_keys", rewrapped)
         self._kek_id = new_id
         self.store.update(
             "keys", {"purpose": "kek", "key_id": old}, {"retired_at": NOW, "wrapped": None}
@@ -465,7 +501,7 @@ class Vault:
             del self._keks[k]
         self.store.purge_history(["keys", "data_keys"])
         self.audit("rotate", "", f"{', '.join(old)} -> {new_id}", "key rotation")
-        return ", ".join(old), new_id, len(rewrapped)
+        return ", ".join(old), new_id, count
 
     def shred(self, tokens: dict[str, str], tables: str, rows_deleted: int) -> None:
         """Erase tokens ({token: kind}; the first is the customer's) and record each erasure.

@@ -14,9 +14,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.errors import ConfigError
-from jobs.privacy.vault_store import APPEND_ONLY, NOW, SCHEMAS, Match, columns_of
+from jobs.privacy.vault_store import APPEND_ONLY, NOW, SCHEMAS, Match, check_purge, columns_of
+from jobs.runtime.locks import Mode, PgAdvisoryLock
 
 PG_TYPES = {"string": "text", "binary": "bytea", "timestamp": "timestamp", "long": "bigint"}
 PRIMARY_KEYS = {
@@ -51,6 +53,7 @@ class PostgresVaultStore:
         self._conninfo = conninfo(jdbc_url)
         self.prefix = prefix
         self._ready: set[str] = set()
+        self.held = None  # the vault lock this store's user holds (see `lock`)
 
     def __repr__(self) -> str:  # no password
         c = self._conninfo
@@ -60,6 +63,10 @@ class PostgresVaultStore:
         import psycopg
 
         return psycopg.connect(**self._conninfo)
+
+    def lock(self, mode: Mode, timeout: float) -> PgAdvisoryLock:
+        """An advisory lock named for this vault's tables, in the vault's own database."""
+        return PgAdvisoryLock(self._conninfo, f"offerlake:{self.prefix}", mode, timeout)
 
     def table(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -116,13 +123,15 @@ class PostgresVaultStore:
         )
         return staging
 
-    def _from_staging(self, name: str, df: DataFrame, statement: str) -> None:
+    def _from_staging(self, name: str, df: DataFrame, statement: str) -> int:
+        """Run statement ({t} table, {s} staging, {c} columns) on df staged; rows it changed."""
         self._ensure(name)
         staging = self._staged(name, df)
         columns = ", ".join(columns_of(name))
         try:
             with self._connect() as conn:
-                conn.execute(statement.format(t=self.table(name), s=staging, c=columns))
+                cursor = conn.execute(statement.format(t=self.table(name), s=staging, c=columns))
+                return cursor.rowcount
         finally:
             with self._connect() as conn:
                 conn.execute(f"DROP TABLE IF EXISTS {staging}")
@@ -143,6 +152,18 @@ class PostgresVaultStore:
             df,
             f"INSERT INTO {{t}} ({{c}}) SELECT {{c}} FROM {{s}} ON CONFLICT ({', '.join(keys)}) "
             f"DO UPDATE SET {sets} WHERE {{t}}.{changed} IS DISTINCT FROM EXCLUDED.{changed}",
+        )
+
+    def rewrap(self, name: str, df: DataFrame) -> int:
+        """Set `wrapped` and `kek_id` of the rows of df's owners that still hold a wrapped key
+        (a destroyed key is never brought back). The number of rows updated."""
+        given = ("owner", "wrapped", "kek_id")
+        blank = {c: F.lit(None).cast(t) for c, t in _typed(name) if c not in given}
+        return self._from_staging(
+            name,
+            df.select(*given).withColumns(blank),
+            "UPDATE {t} t SET wrapped = s.wrapped, kek_id = s.kek_id FROM {s} s "
+            "WHERE t.owner = s.owner AND t.wrapped IS NOT NULL",
         )
 
     def append(self, name: str, df: DataFrame) -> None:
@@ -182,9 +203,10 @@ class PostgresVaultStore:
             conn.execute(f"DELETE FROM {self.table(name)} WHERE {where}", params)
 
     def purge_history(self, names: Sequence[str]) -> None:
-        """VACUUM: deleted and updated row versions leave the table files."""
+        """VACUUM: deleted and updated row versions leave the table files (under the lock)."""
         import psycopg
 
+        check_purge(self.held)
         with psycopg.connect(**self._conninfo, autocommit=True) as conn:
             for name in names:
                 conn.execute(f"VACUUM {self.table(name)}")

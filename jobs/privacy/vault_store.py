@@ -14,7 +14,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.errors import OfferlakeError
 from jobs.runtime import delta_io
+from jobs.runtime.locks import FileLock, Mode
 
 SCHEMAS = {
     # the provider-wrapped vault keys: the key-encryption key(s) and the blind-index key
@@ -56,16 +58,39 @@ def _spark_match(match: Match) -> Column:
     return condition
 
 
+class UnlockedPurge(OfferlakeError):
+    """VACUUM at 0 hours was asked without the vault's exclusive lock."""
+
+
+def check_purge(lock) -> None:
+    """Purging history is safe only while no other job can be writing the vault's tables."""
+    if lock is None or not lock.exclusive:
+        raise UnlockedPurge(
+            "the vault's history is purged (VACUUM at 0 hours) only under its exclusive lock: "
+            "another job's commit could name files the purge deletes"
+        )
+
+
 class DeltaVaultStore:
     def __init__(self, spark: SparkSession, root: str) -> None:
         self.spark = spark
         self.root = root
+        self.held = None  # the vault lock this store's user holds (see `lock`)
 
     def __repr__(self) -> str:
         return f"DeltaVaultStore({self.root})"
 
     def path(self, name: str) -> str:
         return f"{self.root}/{name}"
+
+    def lock(self, mode: Mode, timeout: float) -> FileLock:
+        """A lock file beside the vault's tables: every process that opens the vault takes it."""
+        if "://" in self.root and not self.root.startswith("file:"):
+            raise OfferlakeError(
+                f"the Delta vault store needs a disk its jobs can lock, not {self.root}; "
+                "use the on-prem disk or `vault.store: postgres`"
+            )
+        return FileLock(f"{self.root.removeprefix('file:')}/_vault.lock", mode, timeout)
 
     def exists(self, name: str) -> bool:
         return delta_io.is_delta(self.spark, self.path(name))
@@ -81,6 +106,7 @@ class DeltaVaultStore:
     def rows(self, name: str, rows: list[tuple]) -> DataFrame:
         return self.spark.createDataFrame(rows, SCHEMAS[name])
 
+    @delta_io.on_conflict
     def insert_new(self, name: str, df: DataFrame, keys: Sequence[str]) -> None:
         """Insert rows whose key is not there yet; an existing key keeps its row (first wins)."""
         df = self._conform(name, df)
@@ -95,6 +121,20 @@ class DeltaVaultStore:
     def upsert(self, name: str, df: DataFrame, keys: Sequence[str], changed: str) -> None:
         delta_io.merge_delta(self._conform(name, df), self.path(name), keys, changed=changed)
 
+    @delta_io.on_conflict
+    def rewrap(self, name: str, df: DataFrame) -> int:
+        """Set `wrapped` and `kek_id` of the rows of df's owners that still hold a wrapped key
+        (a destroyed key is never brought back). The number of rows updated."""
+        if not self.exists(name):
+            return 0
+        table = DeltaTable.forPath(self.spark, self.path(name))
+        table.alias("t").merge(df.alias("s"), "t.owner = s.owner").whenMatchedUpdate(
+            condition="t.wrapped IS NOT NULL",
+            set={"wrapped": "s.wrapped", "kek_id": "s.kek_id"},
+        ).execute()
+        metrics = table.history(1).first()["operationMetrics"] or {}
+        return int(metrics.get("numTargetRowsUpdated", 0))
+
     def append(self, name: str, df: DataFrame) -> None:
         if name in APPEND_ONLY and not self.exists(name):
             builder = DeltaTable.createIfNotExists(self.spark).location(self.path(name))
@@ -105,6 +145,7 @@ class DeltaVaultStore:
     def replace(self, name: str, df: DataFrame) -> None:
         delta_io.write_delta(self._conform(name, df), self.path(name), mode="overwrite")
 
+    @delta_io.on_conflict
     def update(self, name: str, match: Match, values: dict[str, Any]) -> None:
         if not self.exists(name):
             return
@@ -115,6 +156,7 @@ class DeltaVaultStore:
         }
         DeltaTable.forPath(self.spark, self.path(name)).update(_spark_match(match), new)
 
+    @delta_io.on_conflict
     def delete(self, name: str, match: Match) -> None:
         if self.exists(name):
             DeltaTable.forPath(self.spark, self.path(name)).delete(_spark_match(match))
@@ -122,8 +164,10 @@ class DeltaVaultStore:
     def purge_history(self, names: Sequence[str]) -> None:
         """Physically remove the files older versions of these tables still hold (VACUUM 0 h).
 
-        Shredding a key or a value must not leave it readable by time travel.
+        Shredding a key or a value must not leave it readable by time travel. Only under the
+        vault's exclusive lock: every writer of these tables takes that lock.
         """
+        check_purge(self.held)
         vacuum(self.spark, [self.path(n) for n in names if self.exists(n)])
 
 

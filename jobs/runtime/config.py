@@ -75,6 +75,17 @@ def _days(path: Path, value) -> int:
     return value
 
 
+CLOCKS = ("wall", "run_date")
+
+
+def _clock(path: Path, environment: str, value) -> str:
+    if value not in CLOCKS:
+        raise ConfigError(
+            f"{path}: environments.{environment}.clock must be one of {CLOCKS}, got {value!r}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class LakeConfig:
     """Everything about where the lake is and how Spark runs, for one environment."""
@@ -88,6 +99,10 @@ class LakeConfig:
     s3_endpoint: str | None = None
     conf_dir: Path = DEFAULT_CONF_DIR
     landing_retention_days: int = 30  # ingested deliveries older than this are deleted
+    # what "now" is for jobs that act on time (delivery: due and expired messages): `wall`, the
+    # real clock; `run_date`, the end of the run's date (a bank whose days are replayed: the
+    # demo, tests, a backfill rehearsal)
+    clock: str = "wall"
 
     @classmethod
     def load(
@@ -134,4 +149,5 @@ class LakeConfig:
             s3_endpoint=env.get("s3_endpoint"),
             conf_dir=conf,
             landing_retention_days=_days(path, (data.get("retention") or {}).get("landing_days")),
+            clock=_clock(path, name, env.get("clock", "wall")),
         )

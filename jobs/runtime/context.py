@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from functools import cached_property
 
 from pyspark.sql import DataFrame, SparkSession
@@ -69,6 +69,13 @@ class RunContext:
         from jobs.runtime.spark import build_spark
 
         return build_spark(self.config)
+
+    def now(self) -> datetime:
+        """The time jobs act on (naive UTC), per conf/lake.yaml `clock`: the real clock, or the
+        end of the run's date for a bank whose days are replayed."""
+        if self.config.clock == "run_date":
+            return datetime.combine(self.run_date, time(23, 59, 59))
+        return datetime.now(UTC).replace(tzinfo=None)
 
     def zone_path(self, zone: Zone) -> str:
         check_access(self.side, zone)

@@ -12,6 +12,7 @@ DAG_IDS = {
     "customer_model",
     "geo_offers",
     "delivery",
+    "deliver_due",
     "effectiveness",
     "catalog",
     "offerlake_pipeline",
@@ -217,6 +218,25 @@ def test_delivery_hands_off_then_delivers_after_the_campaigns_write_offers(dagba
     campaign = next(d for d in dagbag.dags.values() if "campaign" in d.tags)
     outlets = {a.name for t in campaign.tasks for a in t.outlets}
     assert "offerlake_deliverable_offers" in outlets
+
+
+def test_deliver_due_sends_every_hour_unless_turned_off(dagbag, monkeypatch, tmp_path):
+    import shutil
+
+    from airflow.models import DagBag
+
+    from jobs.runtime.config import DEFAULT_CONF_DIR
+
+    due = dagbag.dags["deliver_due"]
+    assert due.timetable.expression == "0 * * * *" and due.task_ids == ["deliver"]
+    assert {a.name for a in due.get_task("deliver").outlets} == {"offerlake_notifications"}
+    conf = tmp_path / "conf"
+    shutil.copytree(DEFAULT_CONF_DIR, conf)
+    settings = conf / "delivery.yaml"
+    settings.write_text(settings.read_text().replace("hourly: true", "hourly: false"))
+    monkeypatch.setenv("OFFERLAKE_CONF", str(conf))
+    dags = DagBag(dag_folder=str(DAGS / "delivery.py")).dags
+    assert "delivery" in dags and "deliver_due" not in dags
 
 
 def test_one_dag_per_campaign_run_for_each_modelled_day_and_due_by_its_schedule(dagbag):

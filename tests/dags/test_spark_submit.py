@@ -1,7 +1,6 @@
-"""The same DAG task in process and spark-submitted to `make cluster`'s Spark standalone cluster
-(Variable offerlake_spark_mode=submit): the driver is a spark-submit process, its executors run in
-the workers' JVMs, and what it writes is what the in-process run wrote. The whole chain under a
-real scheduler: tests/ops/."""
+"""Spark modes of a DAG task against `make cluster`'s Spark standalone cluster (Variable
+offerlake_spark_mode=submit). Every Spark task spark-submitted to the cluster, and what it writes
+against an in-process run, is tested with the whole chain under a real scheduler: tests/ops/."""
 
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ def _completed_applications(cluster) -> list[dict]:
         return json.load(r)["completedapps"]
 
 
-def test_the_catalog_task_writes_the_same_ddl_in_process_and_on_the_cluster(
+def test_the_catalog_task_runs_in_process_in_either_spark_mode(
     dagbag, run_dag, spark, spark_cluster, tmp_path, monkeypatch
 ):
     cards = spark.createDataFrame(
@@ -47,6 +46,7 @@ def test_the_catalog_task_writes_the_same_ddl_in_process_and_on_the_cluster(
     monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ["PATH"])
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
     assert run_dag(dagbag.dags["catalog"], DAY).state == DagRunState.SUCCESS
-    assert ddl.read_text() == local  # written again by the submitted driver, the same text
+    assert ddl.read_text() == local  # written again, the same text
     apps = _completed_applications(spark_cluster)
-    assert "offerlake-catalog" in [a["name"] for a in apps], apps  # the task, on the cluster
+    # it starts no Spark (delta-rs reads the logs), so it is never a cluster application
+    assert "offerlake-catalog" not in [a["name"] for a in apps], apps

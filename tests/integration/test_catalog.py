@@ -96,6 +96,38 @@ def test_trino_ddl_covers_every_lake_table_and_no_onprem_one(lake_with_tables):
     assert sql_file.read_text() == sql, "a re-run writes the same file"
 
 
+def test_the_catalog_reads_the_tables_as_spark_does_without_starting_spark(lake_with_tables):
+    """delta-rs reads each table's schema and partitions from its log: the same as Spark's, and
+    `offerlake run catalog` runs in a process with no Java at all."""
+    import os
+    import subprocess
+    import sys
+
+    from delta.tables import DeltaTable
+
+    from jobs.catalog.tables import lake_tables
+
+    lake = lake_with_tables
+    found = lake_tables(lake.context(DAY))
+    assert [(t.zone, t.name) for t in found] == [
+        ("stage", "card_transactions"),
+        ("analytics", "kpis"),
+    ]
+    for table in found:
+        path = table.location.removeprefix("file://")
+        assert table.schema == lake.spark.read.format("delta").load(path).schema
+        detail = DeltaTable.forPath(lake.spark, path).detail().first()
+        assert list(table.partitions) == list(detail.partitionColumns)
+    no_java = {**os.environ, "JAVA_HOME": "/nonexistent", "PATH": os.path.dirname(sys.executable)}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "--lake", str(lake.root), "--conf", str(lake.conf_dir),
+         "run", "catalog", "--date", DAY.isoformat()],
+        env=no_java, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trino.sql" in done.stdout
+
+
 @mock_aws
 def test_glue_holds_the_lake_tables_for_athena_and_follows_the_lake(lake_with_tables):
     lake = lake_with_tables

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import boto3
 import pytest
@@ -17,7 +17,7 @@ from moto.sns.models import sns_backends
 from pyspark.sql import functions as F
 
 from jobs.delivery import handoff
-from jobs.delivery.adapters import Outbox
+from jobs.delivery.adapters import Outbox, SendError
 from jobs.delivery.deliver import deliver
 from jobs.delivery.manifest import HandoffError
 from jobs.delivery.settings import load
@@ -69,6 +69,7 @@ def _customers(lake) -> dict[str, str]:
         pings, "client_id string, device_id string, ts timestamp"
     ).write.format("delta").save(str(lake.root / "lake" / "stage" / "location_pings"))
     vault.shred({tokens["C5"]: "client"}, "test", 0)
+    vault.close()  # delivery, in this process or another, takes the lock itself
     return tokens
 
 
@@ -176,9 +177,10 @@ def test_deliver_opens_only_what_it_sends_and_records_every_offer(handed_off):
     assert not any("@" in str(v) for r in _audit(lake) for v in r), "no clear value audited"
 
     again = lake.run("deliver", DAY)[f"delivery/{RUN}"]
-    assert (again.rows_read, again.rows_written) == (0, 0)
+    # only the unreachable customer is looked up again (a contact may have arrived since)
+    assert (again.rows_read, again.rows_written, again.notes) == (1, 0, ("unreachable: 1",))
     assert len(_outbox(lake)) == 3, "a re-run sends nothing twice"
-    assert len(_audit(lake)) == 8, "and opens nothing again"
+    assert len(_audit(lake)) == 10, "and opens nothing of the customers already handled"
     assert lake.table("analytics/notifications").count() == 5
 
 
@@ -220,6 +222,81 @@ def test_a_crash_mid_batch_then_a_rerun_sends_everything_exactly_once(handed_off
     assert not journal.exists()
 
 
+class Outage:
+    """A provider that is down for the first `down` sends (a transient error), then up."""
+
+    def __init__(self, down: int):
+        self.down, self.calls, self.sent = down, 0, []
+
+    def send(self, message):
+        self.calls += 1
+        if self.calls <= self.down:
+            raise SendError("ServiceUnavailable (HTTP 503)", True)
+        self.sent.append(message.message_id)
+        return f"up:{message.message_id}"
+
+    def close(self):
+        pass
+
+
+def test_an_outage_is_retried_on_later_runs_after_a_wait(handed_off):
+    """A 503 is `retrying` (not failed) with a next attempt time; a run before that time waits,
+    a later run sends. Each run makes one attempt per message."""
+    lake, tokens = handed_off
+    settings = _settings(lake)
+    down = Outage(down=10)
+    first = deliver(lake.context(DAY), settings, {c: down for c in ("email", "sms", "push")})[-1]
+    assert down.calls == 3
+    assert set(first.notes) == {"unreachable: 1", "erased: 1", "retrying: 3"}
+    ledger = lake.spark.read.format("delta").load(str(lake.root / "onprem/delivery/ledger"))
+    retrying = ledger.where("status = 'retrying'").collect()
+    assert {r.attempts for r in retrying} == {1}
+    assert {r.next_attempt_at for r in retrying} == {datetime(2026, 4, 1, 0, 4, 59)}  # +5 min
+    assert "attempt 1 of 5" in retrying[0].reason
+
+    up = Outage(down=0)
+    early = deliver(lake.context(DAY), settings, {c: up for c in ("email", "sms", "push")})[-1]
+    assert up.calls == 0 and "waiting to retry: 3" in early.notes
+    later = lake.context(date(2026, 4, 1))  # the run of the next day handles D's handoff too
+    done = {r.table: r for r in deliver(later, settings, {c: up for c in ("email", "sms", "push")})}
+    assert done[f"delivery/{RUN}"].rows_written == 3 and up.calls == 3
+    assert sorted(_statuses(lake).values()) == ["erased", "sent", "sent", "sent", "unreachable"]
+    sent = lake.table("analytics/notifications").where("status = 'sent'").collect()
+    assert {r.attempts for r in sent} == {2}
+
+
+def test_messages_go_out_when_due_never_after_expiry_and_a_bad_row_fails_alone(lake):
+    """With the clock at the end of D: a message for D + 1 waits for D + 1's run, an offer that
+    expired on D is `expired`, rows with an unknown channel or broken parameters are `invalid`
+    with the reason, and the good rows are sent."""
+    tokens = _customers(lake)
+    later, gone = datetime(2026, 4, 1, 9), datetime(2026, 3, 31, 12)
+    rows = [
+        _offer(tokens["C1"], "car_loan", "prime", "email", PRIME),
+        (RUN, tokens["C2"], "car_loan", "standard", "sms", STANDARD, later, later
+         + timedelta(days=7), "loans", None),
+        (RUN, tokens["C3"], "coffee_nearby", "main", "push", CASHBACK, gone - timedelta(hours=2),
+         gone, "retail", "ally-7"),
+        (RUN, tokens["C4"], "kids_savings", "main", "fax", KIDS, gone, later, "kids", None),
+        (RUN, tokens["C1"], "kids_savings", "main", "email", "{not json", gone, later, "kids",
+         None),
+    ]  # fmt: skip
+    handoff.export(lake.context(DAY), lake.spark.createDataFrame(rows, handoff.SCHEMA), RUN)
+    result = lake.run("deliver", DAY)[f"delivery/{RUN}"]
+    assert set(result.notes) == {"sent: 1", "expired: 1", "invalid: 2", "not due yet: 1"}
+    assert [m["to"] for m in _outbox(lake)] == ["anna@example.org"]
+    ledger = lake.spark.read.format("delta").load(str(lake.root / "onprem/delivery/ledger"))
+    reasons = {(r.campaign, r.channel): (r.status, r.reason) for r in ledger.collect()}
+    assert reasons[("coffee_nearby", "push")] == ("expired", "expired at 2026-03-31 12:00")
+    assert reasons[("kids_savings", "fax")] == ("invalid", "unknown channel")
+    assert reasons[("kids_savings", "email")] == ("invalid", "parameters are not a JSON object")
+    assert ("car_loan", "sms") not in reasons, "not due: not handled at all yet"
+
+    results = {r.table: r for r in lake.run("deliver", date(2026, 4, 1)).values()}
+    assert results[f"delivery/{RUN}"].notes == ("sent: 1",)
+    assert sorted(m["to"] for m in _outbox(lake)) == ["+420601234567", "anna@example.org"]
+
+
 def test_a_changed_handoff_is_refused_whole_and_nothing_is_sent(handed_off):
     lake, _ = handed_off
     folder = lake.root / "lake" / "handoff" / RUN
@@ -253,7 +330,7 @@ def test_sns_and_ses_send_through_boto3(lake):
                 "sns": settings.sns.model_copy(update={"platform_application_arn": app}),
             }
         )
-        result = deliver(lake.context(DAY), settings, sleep=lambda s: None)[0]
+        result = deliver(lake.context(DAY), settings)[-1]
         mails = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
         sns = sns_backends[DEFAULT_ACCOUNT_ID][REGION]
         assert [m.destinations["ToAddresses"] for m in mails] == [["anna@example.org"]]
@@ -271,3 +348,51 @@ def test_sns_and_ses_send_through_boto3(lake):
     ledger = lake.spark.read.format("delta").load(str(lake.root / "onprem" / "delivery" / "ledger"))
     ids = {r.provider_id.split(":")[0] for r in ledger.where("status = 'sent'").collect()}
     assert len(sent) == 3 and ids == {"ses", "sns"}
+
+
+def test_two_deliveries_started_together_send_each_message_once(handed_off):
+    """The README's exactly-once promise with two `offerlake run deliver` processes at once:
+    one holds the handoff's lease and sends; the other waits for it and finds all handled."""
+    import subprocess
+    import sys
+
+    lake, _ = handed_off
+    command = [sys.executable, "-m", "jobs.cli", "--lake", str(lake.root), "run", "deliver",
+               "--date", DAY.isoformat()]  # fmt: skip
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    ids = [m["message_id"] for m in _outbox(lake)]
+    assert len(ids) == len(set(ids)) == 3, "each message once"
+    ledger = lake.spark.read.format("delta").load(str(lake.root / "onprem/delivery/ledger"))
+    assert ledger.count() == 5 and ledger.where("status = 'sent'").count() == 3
+    assert sum("sent: 3" in out for out in outputs) == 1, outputs
+
+
+def test_a_lapsed_lease_is_taken_over_and_a_live_one_is_left_alone(handed_off):
+    from jobs.runtime.lease import Lease
+
+    lake, _ = handed_off
+    leases = lake.root / "onprem" / "delivery" / "leases"
+    settings = _settings(lake)
+    settings = settings.model_copy(
+        update={"lease": settings.lease.model_copy(update={"wait_seconds": 0})}
+    )
+    holder = Lease(leases, RUN, ttl_seconds=60)
+    assert holder.acquire() is None  # another delivery, alive and renewing
+    try:
+        (busy,) = deliver(lake.context(DAY), settings)[-1:]
+        assert busy.rows_written == 0 and "holds its lease" in busy.notes[0]
+        assert _outbox(lake) == []
+    finally:
+        holder.release()
+    # a holder that died: its lease ran out and nobody renews it
+    dead = {"host": "elsewhere", "pid": 1, "id": "dead", "until": "2026-01-01T00:00:00+00:00"}
+    leases.mkdir(parents=True, exist_ok=True)
+    (leases / f"{RUN}.lease").write_text(json.dumps(dead))
+    (done,) = deliver(lake.context(DAY), settings)[-1:]
+    assert done.rows_written == 3 and len(_outbox(lake)) == 3
+    assert not (leases / f"{RUN}.lease").exists(), "released when done"

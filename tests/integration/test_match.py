@@ -332,3 +332,57 @@ def test_delivery_sends_the_handoff_once_and_effectiveness_measures_it(matched):
 
     _, hits = leakscan(lake.config, lake.spark)
     assert hits == [], "notifications, effectiveness and kpis hold tokens only"
+
+
+def test_two_campaign_runs_started_together_write_what_one_run_of_both_writes(matched, tmp_path):
+    """`offerlake run match --campaign savers` and `--campaign car_loan` for D, started at once:
+    each arbitrates every campaign due on D and writes its own rows, so together they write D's
+    offers of those campaigns exactly as the run of every campaign did, and the caps hold
+    across them (no customer gets more offers on D than `max_offers_per_customer_per_run`)."""
+    import subprocess
+    import sys
+
+    from delta.tables import DeltaTable
+
+    from jobs.match.policy import ContactPolicy
+
+    lake = copy_lake(matched[0], tmp_path)
+    lake.conf_dir = matched[0].conf_dir
+    pair = ("savers", "car_loan")
+    mine = (F.col("run_date") == DAY) & F.col("campaign").isin(*pair)
+    expected = sorted(
+        tuple(r) for r in _offers(lake).where(F.col("campaign").isin(*pair)).collect()
+    )
+    assert {r[3] for r in expected} == set(pair), "both campaigns made offers on D"
+    for ref in ("analytics/deliverable_offers", "analytics/offer_candidates"):
+        DeltaTable.forPath(lake.spark, str(lake.root / "lake" / ref)).delete(mine)
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jobs.cli",
+                "--lake",
+                str(lake.root),
+                "--conf",
+                str(lake.conf_dir),
+                "run",
+                "match",
+                "--date",
+                DAY.isoformat(),
+                "--campaign",
+                name,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for name in pair
+    ]
+    outputs = [run.communicate(timeout=900)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    got = sorted(tuple(r) for r in _offers(lake).where(F.col("campaign").isin(*pair)).collect())
+    assert got == expected
+    cap = ContactPolicy.load(lake.conf_dir).max_offers_per_customer_per_run
+    most = _offers(lake).where(~F.col("holdout")).groupBy("client_id").count().agg(F.max("count"))
+    assert most.first()[0] <= cap

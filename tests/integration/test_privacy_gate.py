@@ -24,8 +24,11 @@ RUN_DATE = SMALL_BANK.delivery_date
 
 
 def vault_of(lake: Lake, job: str = "test") -> Vault:
+    """A vault handle for checks, its lock released at once: jobs the test runs next (in this
+    process or another) take the lock themselves."""
     ctx = RunContext(lake.config, Side.ONPREM, RUN_DATE, _spark=lake.spark)
-    return Vault.open(ctx, load_policy(lake.config.conf_dir), job)
+    with Vault.open(ctx, load_policy(lake.config.conf_dir), job) as vault:
+        return vault
 
 
 def test_every_raw_table_has_a_stage_twin_with_the_same_rows(gated):
@@ -349,6 +352,53 @@ def test_rotation_rewraps_data_keys_and_every_token_still_opens(gated, tmp_path)
         token = vault.token_of(str(row.client_id), "client")
         assert vault.detokenize(token, "t") == str(row.client_id)
         assert vault.contact(token, "crm_clients.phone", "t") == row.phone
+
+
+def test_rotation_waits_for_a_delivery_holding_the_vault_and_keeps_shredded_keys(gated, tmp_path):
+    """`vault rotate` in its own process waits while another job holds the vault's lock
+    (shared, as a delivery does), then re-wraps by MERGE: a key erasure destroyed stays
+    destroyed. Purging history without the exclusive lock is refused."""
+    import subprocess
+    import sys
+    import time
+
+    from jobs.privacy.vault_store import UnlockedPurge
+    from jobs.runtime.locks import SHARED, FileLock
+
+    lake = own_copy(gated, tmp_path)
+    unlocked = vault_of(lake)
+    with pytest.raises(UnlockedPurge, match="only under its exclusive lock"):
+        unlocked.store.purge_history(["data_keys"])
+    gone = lake.table("stage/crm_clients").orderBy("client_id").first().client_id
+    with Vault.open(lake.context(RUN_DATE), load_policy(lake.config.conf_dir), "t") as vault:
+        vault.shred({gone: "client"}, "test", 0)
+    live = lake.table("vault/data_keys").where("wrapped IS NOT NULL").count()
+    delivery = FileLock(lake.root / "onprem" / "vault" / "_vault.lock", SHARED, 5)
+    delivery.acquire()
+    rotate = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "--lake", str(lake.root), "vault", "rotate"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(25)  # a Spark session starts, then the lock is asked for
+        assert rotate.poll() is None, rotate.stdout.read()
+        assert lake.table("vault/keys").where("retired_at IS NOT NULL").count() == 0
+    finally:
+        delivery.release()
+    out, _ = rotate.communicate(timeout=600)
+    assert rotate.returncode == 0, out
+    assert "waiting for" in out and f"{live:,} data keys re-wrapped" in out
+    keys = lake.table("vault/data_keys")
+    assert keys.where(F.col("owner") == gone).first().wrapped is None
+    assert keys.where("wrapped IS NOT NULL").count() == live
+    (active,) = [
+        r.key_id
+        for r in lake.table("vault/keys").collect()
+        if r.retired_at is None and r.purpose == "kek"
+    ]
+    assert {r.kek_id for r in keys.where("wrapped IS NOT NULL").collect()} == {active}
 
 
 def test_a_vault_without_its_key_rows_or_with_two_index_keys_refuses_to_open(gated, tmp_path):

@@ -84,6 +84,7 @@ def test_the_vault_in_postgresql(ingested, tmp_path, monkeypatch):
         first = lake.table("raw/crm_clients").orderBy("client_id").first()
         token = vault.token_of(str(first.client_id), "client")
         assert vault.detokenize(token, "after rotation") == str(first.client_id)
+        vault.close()
     finally:
         with psycopg.connect(**conninfo(PG_URL)) as conn:
             names = conn.execute(

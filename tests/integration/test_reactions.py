@@ -68,6 +68,7 @@ def delivered(modelled, tmp_path_factory):
     ctx = lake.context(DAY)
     vault = Vault.open(ctx, load_policy(ctx.config.conf_dir), job="test")
     tokens = vault.tokens_of({"client": set(chosen)})["client"]
+    vault.close()
     ally = lake.table("stage/allies").where(F.col("mcc").isNotNull()).orderBy("ally_id").first()
 
     def offer(client, campaign, variant, channel, parameters, ally_id=None):

@@ -131,13 +131,15 @@ def operated(tmp_path_factory, free_port) -> Operated:
     lake = tmp_path_factory.mktemp("operated-lake")
     generate_bank(BANK, lake, workers=1, progress=False)
     home = tmp_path_factory.mktemp("airflow-operated")
-    # the repository's conf/ without geo_offers' hourly clock: the bank's days are in January,
-    # the clock's hours today's, and each hour it ran a geofence, two campaigns, a delivery, an
-    # effectiveness and a catalog for today into the chain under test (seen: 8 minutes more)
+    # the repository's conf/ without the hourly clocks of geo_offers and deliver_due: the bank's
+    # days are in January, the clocks' hours today's, and each hour geo_offers ran a geofence, two
+    # campaigns, a delivery, an effectiveness and a catalog for today into the chain under test
+    # (seen: 8 minutes more)
     conf = home / "conf"
     shutil.copytree(DEFAULT_CONF_DIR, conf)
-    settings = conf / "geofence.yaml"
-    settings.write_text(settings.read_text().replace("hourly: true", "hourly: false", 1))
+    for name in ("geofence.yaml", "delivery.yaml"):
+        settings = conf / name
+        settings.write_text(settings.read_text().replace("hourly: true", "hourly: false", 1))
     # and ingest's daily clock set 12 hours from now: a test passing midnight UTC had it ingest
     # "today" (and delete the bank's January deliveries, ingested and a month old) mid-chain
     lake_yaml = conf / "lake.yaml"

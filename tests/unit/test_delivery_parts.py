@@ -1,4 +1,4 @@
-"""Delivery's parts without Spark: retries with backoff, rendering, the outbox, its settings."""
+"""Delivery's parts without Spark: retry waits, rendering, the outbox, its settings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from jobs.delivery.adapters import Outbox, Outgoing, SendError, _aws_call
-from jobs.delivery.deliver import send_with_retries
 from jobs.delivery.render import Renderer, RenderError
 from jobs.delivery.settings import DeliveryConfigError, Retry, load
 
@@ -17,36 +16,30 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 MESSAGE = Outgoing("m1", "sms", "+420601234567", "", "hello")
 
 
-class Flaky:
-    def __init__(self, failures: list[SendError]):
-        self.failures = failures
-        self.calls = 0
+def test_a_transient_failure_waits_longer_each_time_up_to_the_limit_then_fails():
+    """One retry layer, across runs: each failed attempt sets the next run's earliest time."""
+    from datetime import datetime, timedelta
 
-    def send(self, message):
-        self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
-        return "ok:1"
+    from jobs.delivery.deliver import ONE_ATTEMPT, _after_failure
+    from jobs.delivery.settings import DeliverySettings
 
-
-def test_a_retryable_failure_is_retried_with_exponential_backoff():
-    waits = []
-    adapter = Flaky([SendError("Throttling (HTTP 400)", True)] * 2)
-    retry = Retry(attempts=4, backoff_seconds=0.5, max_backoff_seconds=8)
-    assert send_with_retries(adapter, MESSAGE, retry, waits.append) == ("ok:1", 3)
-    assert waits == [0.5, 1.0]
-
-
-def test_after_the_limit_or_on_a_permanent_error_the_send_fails_with_its_reason():
-    waits = []
-    always = Flaky([SendError("ServiceUnavailable (HTTP 503)", True)] * 10)
-    with pytest.raises(SendError) as failed:
-        send_with_retries(always, MESSAGE, Retry(attempts=4, max_backoff_seconds=1), waits.append)
-    assert (failed.value.attempts, always.calls, waits) == (4, 4, [0.5, 1.0, 1.0])
-    permanent = Flaky([SendError("InvalidParameter (HTTP 400)", False)])
-    with pytest.raises(SendError) as once:
-        send_with_retries(permanent, MESSAGE, Retry(), waits.append)
-    assert (once.value.attempts, permanent.calls) == (1, 1)
+    retry = Retry(attempts=4, backoff_seconds=300, max_backoff_seconds=900)
+    assert [retry.wait_after(n) for n in (1, 2, 3, 4)] == [300, 600, 900, 900]
+    settings = DeliverySettings(
+        adapters={}, contacts={}, first_name="f", ses={"sender": "a@b.c"}, retry=retry
+    )
+    now = datetime(2026, 3, 31, 9)
+    outage = SendError("ServiceUnavailable (HTTP 503)", True)
+    first = _after_failure(outage, 1, settings, now)
+    assert (first["status"], first["next_attempt_at"]) == ("retrying", now + timedelta(seconds=300))
+    assert first["reason"].startswith("ServiceUnavailable (HTTP 503); attempt 1 of 4")
+    last = _after_failure(outage, 4, settings, now)
+    assert (last["status"], last["reason"]) == (
+        "failed", "ServiceUnavailable (HTTP 503) (after 4 attempts)",
+    )  # fmt: skip
+    permanent = _after_failure(SendError("InvalidParameter (HTTP 400)", False), 1, settings, now)
+    assert (permanent["status"], permanent["attempts"]) == ("failed", 1)
+    assert ONE_ATTEMPT.retries == {"total_max_attempts": 1}, "botocore does not retry as well"
 
 
 def test_aws_errors_name_the_code_never_the_contact():
