@@ -228,9 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--purpose", default="operator lookup", help="why (written to the audit log)"
     )
     erase = vault_commands.add_parser(
-        "erase", help="forget a customer: shred their data key, delete their raw and stage rows"
+        "erase",
+        help="forget customers: shred their data keys, delete their rows everywhere (resumable)",
     )
-    erase.add_argument("--client-id", required=True)
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--client-id")
+    who.add_argument(
+        "--client-ids-file", type=Path, help="one client id per line: all erased in one plan"
+    )
     vault_commands.add_parser(
         "rotate", help="new key-encryption key; data keys re-wrapped, nothing re-encrypted"
     )
@@ -554,7 +559,13 @@ def _vault(args: argparse.Namespace, config: LakeConfig) -> None:
     if args.vault_command == "detokenize":
         out.print(commands.detokenize(config, args.token, args.purpose), highlight=False)
     elif args.vault_command == "erase":
-        out.print(commands.erase(config, args.client_id))
+        if args.client_ids_file is not None:
+            from jobs.privacy.erasure import read_client_ids
+
+            ids = read_client_ids(args.client_ids_file)
+        else:
+            ids = [args.client_id]
+        out.print(commands.erase(config, ids))
     elif args.vault_command == "rotate":
         out.print(commands.rotate(config))
 

@@ -61,7 +61,7 @@ def ingest_table(
     done = ledger.ingested_checksums(ctx, table.name)
     results, skipped = [], 0
     for delivery in deliveries(landing, folder or table.feed, ctx.run_date):
-        files = landed_files(delivery, table.files)
+        files = landed_files(delivery, table.files, ctx.config.gzip_limits)
         new = [f for f in files if f.checksum not in done]
         skipped += len(files) - len(new)
         if not new:

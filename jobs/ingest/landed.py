@@ -1,8 +1,11 @@
 """Landed files of a feed: deliveries to ingest, checksums, and whole-file checks before Spark.
 
 A file that is empty or a truncated gzip still gets ingested: its rows go to quarantine with the
-reason. A file that is not what the feed expects at all (wrong encoding, not the format) raises
-`UnreadableFileError` naming the file, which fails that feed only.
+reason. A gzip that inflates past conf/lake.yaml's limits (a decompression bomb) is quarantined
+as one whole-file row, and the feed's other files still land. Gzips are checked by streaming
+them through zlib in 1 MiB pieces, never inflated whole in memory. A file that is not what the
+feed expects at all (wrong encoding, not the format) raises `UnreadableFileError` naming the
+file, which fails that feed only.
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ from datetime import date
 from pathlib import Path
 
 from jobs.errors import OfferlakeError
+from jobs.runtime.config import MIB, GzipLimits
+
+DEFAULT_LIMITS = GzipLimits()
 
 SNIFF_BYTES = 64 * 1024
+CHUNK = 1 << 20
 
 
 class UnreadableFileError(OfferlakeError):
@@ -29,6 +36,7 @@ class LandedFile:
     relative: str  # "<feed>/<delivery>/<name>": what _source_file and quarantine rows show
     size: int
     checksum: str  # sha256 of the bytes
+    limits: GzipLimits = DEFAULT_LIMITS  # how far a .gz may inflate
 
     @property
     def gzipped(self) -> bool:
@@ -59,42 +67,71 @@ def deliveries(landing: Path, feed: str, run_date: date) -> list[Path]:
     return found
 
 
-def landed_files(delivery: Path, pattern: str) -> list[LandedFile]:
+def landed_files(
+    delivery: Path, pattern: str, limits: GzipLimits = DEFAULT_LIMITS
+) -> list[LandedFile]:
     landing = delivery.parent.parent
     return [
-        LandedFile(p, str(p.relative_to(landing)), p.stat().st_size, sha256_of(p))
+        LandedFile(p, str(p.relative_to(landing)), p.stat().st_size, sha256_of(p), limits)
         for p in sorted(delivery.glob(pattern))
         if p.is_file()
     ]
 
 
-def gzip_tail_problem(path: Path) -> str | None:
-    """None when the gzip stream is complete, else why it is not."""
+def _inflate(path: Path, limits: GzipLimits):
+    """Yield the inflated pieces of a (possibly multi-member) gzip; stop at `limits` with
+    `Bomb`. zlib.error and a missing end marker are the caller's to catch and see."""
+    size = path.stat().st_size or 1
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                inflater.decompress(chunk)
-                while inflater.eof and inflater.unused_data:  # concatenated members
-                    rest = inflater.unused_data
+    total = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            while chunk:
+                piece = inflater.decompress(chunk, CHUNK)
+                chunk = inflater.unconsumed_tail
+                total += len(piece)
+                if total > limits.max_inflated_bytes or (
+                    total > limits.ratio_after and total / size > limits.max_ratio
+                ):
+                    raise Bomb(total, size, limits)
+                yield piece
+                if inflater.eof and inflater.unused_data:  # concatenated members
+                    chunk = inflater.unused_data + chunk
                     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    inflater.decompress(rest)
-    except zlib.error as exc:
-        return f"corrupt gzip data ({exc})"
     if not inflater.eof:
-        return "gzip stream ends before its end marker (file truncated)"
+        raise EOFError("gzip stream ends before its end marker (file truncated)")
+
+
+class Bomb(Exception):
+    def __init__(self, inflated: int, size: int, limits: GzipLimits) -> None:
+        super().__init__(
+            f"decompression bomb: {size:,} bytes inflated past {inflated:,} "
+            f"({inflated / size:,.0f} times) before reading stopped; limits "
+            f"{limits.max_inflated_bytes // MIB:,} MiB and {limits.max_ratio:g} times"
+        )
+
+
+def gzip_problem(path: Path, limits: GzipLimits = DEFAULT_LIMITS) -> tuple[str, str] | None:
+    """None when the gzip stream is complete and within limits, else (rule, why)."""
+    try:
+        for _ in _inflate(path, limits):
+            pass
+    except Bomb as exc:
+        return "decompression_bomb", str(exc)
+    except zlib.error as exc:
+        return "truncated_gzip", f"corrupt gzip data ({exc})"
+    except EOFError as exc:
+        return "truncated_gzip", str(exc)
     return None
 
 
-def recovered_lines(path: Path) -> list[str]:
+def recovered_lines(path: Path, limits: GzipLimits = DEFAULT_LIMITS) -> list[str]:
     """The text a truncated gzip still yields, line by line (the last one may be cut)."""
     text = bytearray()
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                text.extend(inflater.decompress(chunk))
-    except zlib.error:
+        for piece in _inflate(path, limits):
+            text.extend(piece)
+    except (Bomb, zlib.error, EOFError):
         pass
     return text.decode("utf-8", errors="replace").splitlines()
 

@@ -7,6 +7,7 @@ Delta commit: all of a delivery's rows or none), then record the files in the le
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -14,6 +15,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from jobs.errors import ConfigError
 from jobs.ingest import ledger
 from jobs.ingest.checks import check_delivery
 from jobs.ingest.fields import apply_fields
@@ -23,6 +25,32 @@ from jobs.ingest.sources import TableSpec
 from jobs.runtime import delta_io, quarantine
 from jobs.runtime.context import JobResult, RunContext
 from jobs.runtime.lineage import with_lineage
+
+log = logging.getLogger(__name__)
+
+
+class SchemaChangeError(ConfigError):
+    """A source field's type differs from its raw table's column: a migration, not a load."""
+
+
+def check_schema(ctx: RunContext, table: TableSpec, good: DataFrame, path: str) -> bool:
+    """True when the feed brings fields the raw table lacks (a field added to conf/sources:
+    the table grows, its older rows hold null). A field whose type changed raises, naming it."""
+    if not delta_io.is_delta(ctx.spark, path):
+        return False
+    held = {f.name: f.dataType for f in delta_io.read_delta(ctx.spark, path).schema}
+    for field in good.schema:
+        if field.name in held and held[field.name].simpleString() != field.dataType.simpleString():
+            raise SchemaChangeError(
+                f"{table.source_file}: {table.name}.{field.name} is "
+                f"{field.dataType.simpleString()} in the feed but "
+                f"{held[field.name].simpleString()} in raw/{table.name}; changing a type needs "
+                "a migration of the raw table (a new field is added on its own)"
+            )
+    added = [f.name for f in good.schema if f.name not in held]
+    if added:
+        log.warning("raw/%s: new field(s) %s added; older rows hold null", table.name, added)
+    return bool(added)
 
 
 def mark_duplicates(df: DataFrame, keys: Sequence[str]) -> DataFrame:
@@ -119,12 +147,14 @@ def load_table(
             )
         if typed is not None and written:
             good = with_lineage(typed.filter(F.col("_rule").isNull()), columns, ctx.run_id)
+            path = ctx.path(f"raw/{table.name}")
             delta_io.merge_delta(
                 good,
-                ctx.path(f"raw/{table.name}"),
+                path,
                 table.keys,
                 partition_by=table.partition_by,
                 changed="_row_hash",
+                evolve=check_schema(ctx, table, good, path),
             )
     finally:
         if typed is not None:

@@ -95,10 +95,14 @@ def _screen(files: Sequence[LandedFile], expect: str) -> tuple[list[LandedFile],
         if file.size == 0:
             rows.append((file.relative, "file", "", "text", "empty_file", "the file is empty"))
             continue
-        if file.gzipped and (problem := landed.gzip_tail_problem(file.path)):
-            lines = landed.recovered_lines(file.path) or [""]
+        if file.gzipped and (problem := landed.gzip_problem(file.path, file.limits)):
+            rule, why = problem
+            if rule == "decompression_bomb":  # one row for the file: its text is not kept
+                rows.append((file.relative, "file", "", "gzip", rule, why))
+                continue
+            lines = landed.recovered_lines(file.path, file.limits) or [""]
             rows.extend(
-                (file.relative, f"line {n}", text, "text", "truncated_gzip", problem)
+                (file.relative, f"line {n}", text, "text", rule, why)
                 for n, text in enumerate(lines, start=1)
             )
             continue

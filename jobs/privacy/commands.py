@@ -54,15 +54,23 @@ def detokenize(config: LakeConfig, token: str, purpose: str) -> str:
         return vault.detokenize(token, purpose)
 
 
-def erase(config: LakeConfig, client_id: str) -> Table:
-    from jobs.privacy.erasure import erase_client
+def erase(config: LakeConfig, client_ids: list[str]) -> Table:
+    from jobs.privacy.erasure import erase_clients
 
     ctx = onprem_context(config)
-    erasure = erase_client(ctx, load_policy(config.conf_dir), client_id)
+    erasure = erase_clients(ctx, load_policy(config.conf_dir), client_ids)
     linked = ", ".join(f"{n} {kind}" for kind, n in sorted(erasure.linked.items())) or "none"
+    who = (
+        f"customer {erasure.token}"
+        if len(erasure.tokens) == 1
+        else f"{len(erasure.tokens):,} customers"
+    )
+    finished = (
+        f"; {erasure.resumed} interrupted erasure(s) finished first" if erasure.resumed else ""
+    )
     table = Table(
-        title=f"erased customer {erasure.token}: data key destroyed, contacts deleted",
-        caption=f"erased with the customer: {linked}",
+        title=f"erased {who}: data keys destroyed, contacts deleted",
+        caption=f"erased with them: {linked}{finished}",
     )
     table.add_column("table")
     table.add_column("rows deleted", justify="right")

@@ -1,26 +1,35 @@
-"""Right to be forgotten: `offerlake vault erase --client-id ID`.
+"""Right to be forgotten: `offerlake vault erase --client-id ID` or `--client-ids-file FILE`.
 
-1. find the customer's token by blind index (the id is never stored in clear), and what goes
-   with them: the values of other kinds `erasure.linked` in conf/privacy.yaml finds in raw
-   (their accounts, cards, card-feed user, devices, web visitor ids), except values another
-   customer shares;
-2. delete every row holding one of those values: raw by clear value, stage by token (stage
+1. Plan: find each customer's token by blind index (the id is never stored in clear), and what
+   goes with them: the values of other kinds `erasure.linked` in conf/privacy.yaml finds in raw
+   (their accounts, cards, card-feed user, devices, web visitor ids), except values a customer
+   outside the erasure shares; their tokens; and their identifying text (to find in quarantined
+   records). The plan is written to `onprem/erasure/<id>.json` (0600, fsync'd) before anything
+   is deleted: raw rows are the only place linked values can be found, so after a crash the
+   re-run reads the plan, not raw.
+2. Delete every row holding one of those values: raw by clear value, stage by token (stage
    tables without a raw twin, such as contact_reachability, and analytics tables by token in
-   any text column), quarantine by the customer's identifying text; then VACUUM the tables
-   that lost rows so no old file still has them; handoff runs holding a token are rewritten
-   without its rows, with a new manifest;
-3. crypto-shred: destroy the data keys of the personal tokens and delete their encrypted
-   contacts, blank every erased token's encrypted value (and vacuum the vault's history);
-4. keep an erasure record per token (token, kind, time, tables, rows) with no personal data.
+   any text column), quarantine by identifying text; then VACUUM the tables that lost rows so
+   no old file still has them; handoff runs holding a token are rewritten without its rows.
+3. Crypto-shred: destroy the data keys of the personal tokens and delete their encrypted
+   contacts, blank every erased token's encrypted value (and vacuum the vault's history).
+4. Keep an erasure record per token (token, kind, time, tables, rows) with no personal data,
+   then delete the plan.
+Each step can be done again: a crash anywhere, then any `vault erase`, finishes the plan first.
+Many customers in one command cost about what one does: one plan, one delete per table.
 Afterwards detokenizing any of those tokens fails with a message saying the customer was erased.
 Landing files are not rewritten: they are deleted by the landing retention (conf/lake.yaml).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+import os
+import uuid
+from dataclasses import asdict, dataclass
 from functools import reduce
+from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
@@ -36,6 +45,7 @@ from jobs.privacy.vault import Vault, VaultError
 from jobs.privacy.vault_store import vacuum
 from jobs.runtime import delta_io
 from jobs.runtime.context import RunContext
+from jobs.runtime.faults import kill_point
 from jobs.runtime.zones import Zone
 
 log = logging.getLogger(__name__)
@@ -46,16 +56,24 @@ QUARANTINE_MATCH_CHARS = 6  # shorter clear values (small ids) are too common to
 
 @dataclass(frozen=True)
 class Erasure:
-    token: str
+    tokens: tuple[str, ...]  # the customers' tokens
     rows_deleted: dict[str, int]  # "raw/crm_clients" -> rows
-    linked: dict[str, int]  # kind -> values erased with the customer
+    linked: dict[str, int]  # kind -> values erased with the customers
+    resumed: int = 0  # plans of interrupted erasures finished first
+
+    @property
+    def token(self) -> str:
+        return self.tokens[0]
 
 
-def linked_values(ctx: RunContext, policy: PrivacyPolicy, raws: dict, client_id: str) -> dict:
-    """kind -> clear values of the customer's that no other customer shares."""
+def linked_values(
+    ctx: RunContext, policy: PrivacyPolicy, raws: dict, client_ids: set[str]
+) -> dict[str, dict[str, str]]:
+    """kind -> {clear value: the erased customer it belongs to}, for the values of the erased
+    customers that no other customer shares."""
     for name, df in raws.items():
         df.createOrReplaceTempView(name)
-    found: dict[str, set[str]] = {}
+    found: dict[str, dict[str, str]] = {}
     try:
         for kind, query in policy.linked.items():
             try:
@@ -63,12 +81,16 @@ def linked_values(ctx: RunContext, policy: PrivacyPolicy, raws: dict, client_id:
             except AnalysisException as e:
                 log.info("erasure.linked.%s: not in this raw zone (%s)", kind, e.getErrorClass())
                 continue
+            owner = normalized(F.col("client_id"))
             pairs = pairs.select(
                 normalized(F.col("value")).alias("value"),
-                (normalized(F.col("client_id")) == client_id).alias("mine"),
+                owner.alias("owner"),
+                owner.isin(*client_ids).alias("erased"),
             ).where(F.col("value").isNotNull() & (F.col("value") != ""))
-            owners = pairs.groupBy("value").agg(F.bool_and("mine").alias("only_mine"))
-            values = {r.value for r in owners.where("only_mine").collect()}
+            owners = pairs.groupBy("value").agg(
+                F.bool_and("erased").alias("only_erased"), F.min("owner").alias("owner")
+            )
+            values = {r.value: r.owner for r in owners.where("only_erased").collect()}
             if values:
                 found[kind] = values
     finally:
@@ -156,47 +178,178 @@ def _erase_handoffs(ctx: RunContext, tokens: list[str]) -> dict[str, int]:
     return deleted
 
 
-def erase_client(ctx: RunContext, policy: PrivacyPolicy, client_id: str) -> Erasure:
+@dataclass
+class Plan:
+    """What one erasure removes, written on-prem before the first delete (see the module)."""
+
+    erasure_id: str
+    clients: dict[str, str]  # clear client id -> token
+    subject: dict[str, list[str]]  # kind -> clear values (the client ids among them)
+    tokens: dict[str, dict[str, str]]  # kind -> {clear value: token}
+    owners: dict[str, str]  # token -> the client token it is erased with
+    identifying: list[str]  # clear text to find in quarantined records
+    done: list[str]  # steps finished
+    deleted: dict[str, int]  # ref -> rows deleted
+    touched: list[str]  # tables that lost rows (vacuumed in step `vacuum`)
+
+    @staticmethod
+    def folder(ctx: RunContext) -> Path:
+        return Path(ctx.zone_path(Zone.ERASURE))
+
+    def path(self, ctx: RunContext) -> Path:
+        return self.folder(ctx) / f"{self.erasure_id}.json"
+
+    def save(self, ctx: RunContext) -> None:
+        """Replace the plan file whole: a temporary file, fsync'd, then renamed."""
+        folder = self.folder(ctx)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{self.erasure_id}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(asdict(self), out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path(ctx))
+
+    @classmethod
+    def pending(cls, ctx: RunContext) -> list[Plan]:
+        folder = cls.folder(ctx)
+        return [cls(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+    @property
+    def all_tokens(self) -> list[str]:
+        return sorted({t for by_value in self.tokens.values() for t in by_value.values()})
+
+
+def read_client_ids(path: Path) -> list[str]:
+    """One client id per line; blank lines and `#` comments skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise VaultError(f"{path}: {e.strerror}") from None
+    ids = [line.split("#", 1)[0].strip() for line in lines]
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def erase_clients(ctx: RunContext, policy: PrivacyPolicy, client_ids: list[str]) -> Erasure:
+    """Erase these customers in one plan, after finishing any interrupted erasure."""
     with Vault.open(ctx, policy, job="erasure") as vault:  # alone: it shreds keys
-        return _erase(ctx, policy, vault, client_id.strip())
+        resumed = Plan.pending(ctx)
+        for plan in resumed:
+            log.warning("erasure %s was interrupted: finishing it first", plan.erasure_id)
+            _carry_out(ctx, policy, vault, plan)
+        done = {c for p in resumed for c in p.clients}
+        wanted = [c.strip() for c in client_ids if c.strip() not in done]
+        if not wanted:
+            plan = resumed[-1]
+            return _summary(plan, len(resumed))
+        plan = _plan(ctx, policy, vault, wanted)
+        kill_point("erase:planned")
+        _carry_out(ctx, policy, vault, plan)
+        return _summary(plan, len(resumed))
 
 
-def _erase(ctx: RunContext, policy: PrivacyPolicy, vault: Vault, client_id: str) -> Erasure:
-    token = vault.token_of(client_id, KIND)
-    if token is None:
-        raise VaultError(f"no customer with that client id has a {KIND} token in the vault")
-    when = vault.erased_at(token)
-    if when is not None:
-        raise VaultError(f"token {token}: its customer was already erased ({when.isoformat()})")
+def _summary(plan: Plan, resumed: int) -> Erasure:
+    linked = {k: len(v) for k, v in plan.subject.items() if k != KIND}
+    return Erasure(tuple(plan.clients.values()), plan.deleted, linked, resumed)
+
+
+def _plan(ctx: RunContext, policy: PrivacyPolicy, vault: Vault, client_ids: list[str]) -> Plan:
+    found = vault.tokens_of({KIND: set(client_ids)}).get(KIND, {})
+    unknown = [c for c in client_ids if c not in found]
+    if unknown:
+        raise VaultError(
+            f"{len(unknown)} of the client ids have no {KIND} token in the vault "
+            "(nothing was erased)"
+        )
+    erased = vault.erased_tokens([found[c] for c in client_ids])
+    if erased:
+        raise VaultError(
+            f"token(s) {', '.join(sorted(erased))}: already erased (nothing was erased)"
+        )
     raws = raw_tables(ctx)
-    subject = {KIND: {client_id}, **linked_values(ctx, policy, raws, client_id)}
-    tokens = vault.tokens_of(subject)
-    all_tokens = [t for by_value in tokens.values() for t in by_value.values()]
-    stage_tables = set(delta_io.list_tables(ctx.spark, ctx.zone_path(Zone.STAGE)))
-    deleted: dict[str, int] = {}
-    touched: list[str] = []
+    linked = linked_values(ctx, policy, raws, set(client_ids))
+    subject = {KIND: sorted(client_ids)} | {k: sorted(v) for k, v in linked.items()}
+    tokens = vault.tokens_of({k: set(v) for k, v in subject.items()})
+    owners = {found[c]: found[c] for c in client_ids}
+    for kind, values in linked.items():
+        for value, client in values.items():
+            if value in tokens.get(kind, {}):
+                owners.setdefault(tokens[kind][value], found[client])
     identifying: set[str] = set()
     for name, raw in sorted(raws.items()):
         condition = _raw_condition(policy, name, raw, subject)
+        if condition is not None:
+            identifying |= _identifying_text(policy, name, raw.where(condition))
+    plan = Plan(
+        erasure_id=uuid.uuid4().hex, clients={c: found[c] for c in client_ids}, subject=subject,
+        tokens=tokens, owners=owners, identifying=sorted(identifying), done=[], deleted={},
+        touched=[],
+    )  # fmt: skip
+    plan.save(ctx)
+    return plan
+
+
+def _step(ctx: RunContext, plan: Plan, name: str, work) -> None:
+    """Do a step of the plan unless it is done; then record it done (fsync'd)."""
+    if name in plan.done:
+        return
+    work()
+    plan.done.append(name)
+    plan.save(ctx)
+    kill_point(f"erase:after-{name}")
+
+
+def _carry_out(ctx: RunContext, policy: PrivacyPolicy, vault: Vault, plan: Plan) -> None:
+    _step(ctx, plan, "rows", lambda: _delete_rows(ctx, policy, plan))
+    _step(ctx, plan, "vacuum", lambda: vacuum(ctx.spark, plan.touched))
+    _step(ctx, plan, "shred", lambda: vault.shred(_kinds(plan)))
+    _step(ctx, plan, "record", lambda: _record(vault, plan))
+    plan.path(ctx).unlink()
+
+
+def _kinds(plan: Plan) -> dict[str, str]:
+    """{token: kind} of every token the plan erases."""
+    return {t: kind for kind, by_value in plan.tokens.items() for t in by_value.values()}
+
+
+def _record(vault: Vault, plan: Plan) -> None:
+    tables = ", ".join(f"{t} {n}" for t, n in plan.deleted.items() if n)
+    if len(plan.clients) > 1:
+        tables = f"erased with {len(plan.clients) - 1} other customer(s): {tables}"
+    vault.record_erasures(_kinds(plan), plan.owners, tables, sum(plan.deleted.values()))
+
+
+def _delete_rows(ctx: RunContext, policy: PrivacyPolicy, plan: Plan) -> None:
+    """Every row holding one of the plan's values, in each zone; counts and touched tables go
+    into the plan. Deleting again deletes nothing more: a re-run after a crash is safe."""
+    raws = raw_tables(ctx)
+    all_tokens = plan.all_tokens
+    stage_tables = set(delta_io.list_tables(ctx.spark, ctx.zone_path(Zone.STAGE)))
+    deleted, touched = plan.deleted, plan.touched
+
+    def count(ref: str, n: int) -> None:
+        deleted[ref] = deleted.get(ref, 0) + n
+        plan.save(ctx)  # a crash loses no count of a commit already made (but the last)
+
+    for name, raw in sorted(raws.items()):
+        condition = _raw_condition(policy, name, raw, plan.subject)
         if condition is None:
             continue
-        identifying |= _identifying_text(policy, name, raw.where(condition))
-        deleted[f"raw/{name}"] = _delete(ctx, f"raw/{name}", condition, touched)
+        count(f"raw/{name}", _delete(ctx, f"raw/{name}", condition, touched))
         if name in stage_tables:
-            stage = _stage_condition(policy, name, raw, tokens)
-            deleted[f"stage/{name}"] = _delete(ctx, f"stage/{name}", stage, touched)
+            stage = _stage_condition(policy, name, raw, plan.tokens)
+            count(f"stage/{name}", _delete(ctx, f"stage/{name}", stage, touched))
+        kill_point(f"erase:raw-{name}")
     derived = [f"stage/{n}" for n in sorted(stage_tables - set(raws))]  # contact_reachability
     analytics = delta_io.list_tables(ctx.spark, ctx.zone_path(Zone.ANALYTICS))
     for ref in derived + [f"analytics/{n}" for n in analytics]:
-        deleted[ref] = _delete(ctx, ref, _holding(ctx.read(ref), all_tokens), touched)
-    deleted |= _erase_handoffs(ctx, all_tokens)
+        count(ref, _delete(ctx, ref, _holding(ctx.read(ref), all_tokens), touched))
+    for ref, n in _erase_handoffs(ctx, all_tokens).items():
+        count(ref, n)
     quarantine = ctx.zone_path(Zone.QUARANTINE)
-    for name in delta_io.list_tables(ctx.spark, quarantine) if identifying else []:
-        matches = [F.col("original").contains(v) for v in sorted(identifying)]
-        deleted[f"quarantine/{name}"] = _delete(ctx, f"quarantine/{name}", _any(matches), touched)
-    vacuum(ctx.spark, touched)  # no older file still holds the deleted rows
-    tables = ", ".join(f"{t} {n}" for t, n in deleted.items() if n)
-    erased = {token: KIND} | {t: kind for kind, m in tokens.items() for t in m.values()}
-    vault.shred(erased, tables, sum(deleted.values()))
-    linked = {k: len(v) for k, v in subject.items() if k != KIND}
-    return Erasure(token, deleted, linked)
+    for name in delta_io.list_tables(ctx.spark, quarantine) if plan.identifying else []:
+        matches = [F.col("original").contains(v) for v in plan.identifying]
+        ref = f"quarantine/{name}"
+        count(ref, _delete(ctx, ref, _any(matches), touched))
+    plan.touched = sorted(set(touched))

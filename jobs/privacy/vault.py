@@ -503,13 +503,10 @@ class Vault:
         self.audit("rotate", "", f"{', '.join(old)} -> {new_id}", "key rotation")
         return ", ".join(old), new_id, count
 
-    def shred(self, tokens: dict[str, str], tables: str, rows_deleted: int) -> None:
-        """Erase tokens ({token: kind}; the first is the customer's) and record each erasure.
-
-        Personal tokens lose their data key and what it encrypted; every token loses its
-        encrypted value, so it no longer opens. History is vacuumed: time travel cannot undo it.
-        """
-        subject, *linked = tokens
+    def shred(self, tokens: dict[str, str]) -> None:
+        """Erase tokens ({token: kind}): personal tokens lose their data key and what it
+        encrypted; every token loses its encrypted value, so it no longer opens. History is
+        vacuumed: time travel cannot undo it. Doing it again changes nothing more."""
         personal = [t for t, kind in tokens.items() if self.policy.kinds[kind].personal]
         if personal:
             self.store.update(
@@ -518,20 +515,42 @@ class Vault:
             self.store.delete("contacts", {"owner": personal})
         self.store.update("token_map", {"token": list(tokens)}, {"value_ct": None})
         self.store.purge_history(["data_keys", "contacts", "token_map"])
-        when = _now()
-        run = self.ctx.run_id
-        records = [(uuid.uuid4().hex, subject, tokens[subject], when, run, tables, rows_deleted)]
-        with_subject = f"with {subject}"
-        records += [(uuid.uuid4().hex, t, tokens[t], when, run, with_subject, 0) for t in linked]
-        self.store.append("erasures", self.store.rows("erasures", records))
-        detail = f"{tables}; {len(linked)} linked tokens"
-        self.audit("erase", subject, detail, "right to be forgotten")
+
+    def record_erasures(
+        self, tokens: dict[str, str], owners: dict[str, str], tables: str, rows_deleted: int
+    ) -> None:
+        """An erasure record per token ({token: kind}) not recorded yet, with no personal data:
+        a customer's own token (owners[t] == t) with the tables and rows, a linked token `with`
+        its customer's; and one audit row per customer."""
+        recorded = self.store.read("erasures").where(F.col("token").isin(*tokens)).select("token")
+        seen = {r.token for r in recorded.collect()}
+        when, run = _now(), self.ctx.run_id
+        records, subjects = [], {}
+        for token, kind in sorted(tokens.items()):
+            owner = owners.get(token, token)
+            if owner == token:
+                subjects.setdefault(token, 0)
+            else:
+                subjects[owner] = subjects.get(owner, 0) + 1
+            if token in seen:
+                continue
+            erased_with = (tables, rows_deleted) if owner == token else (f"with {owner}", 0)
+            records.append((uuid.uuid4().hex, token, kind, when, run, *erased_with))
+        if records:
+            self.store.append("erasures", self.store.rows("erasures", records))
+        audits = [(t, f"{tables}; {n} linked tokens") for t, n in sorted(subjects.items())]
+        self.audit_many(
+            self.ctx.spark.createDataFrame(audits, "token string, detail string"),
+            "erase",
+            F.lit("right to be forgotten"),
+        )
 
     def _erased_error(self, token: str, owner: str) -> VaultError:
         erased = self.store.read("erasures").where(F.col("token") == owner).collect()
         when = erased[0]["erased_at"].isoformat() if erased else "an earlier run"
         return VaultError(f"token {token}: its customer was erased ({when}); nothing to return")
 
-    def erased_at(self, token: str):
-        rows = self.store.read("erasures").where(F.col("token") == token).collect()
-        return rows[0]["erased_at"] if rows else None
+    def erased_tokens(self, tokens: list[str]) -> set[str]:
+        """Those of these tokens that were erased, in one read."""
+        rows = self.store.read("erasures").where(F.col("token").isin(*tokens)).select("token")
+        return {r.token for r in rows.collect()}

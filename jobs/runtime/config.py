@@ -75,6 +75,29 @@ def _days(path: Path, value) -> int:
     return value
 
 
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class GzipLimits:
+    """How far a landed .gz may inflate (conf/lake.yaml `ingest`)."""
+
+    max_inflated_bytes: int = 8192 * MIB
+    max_ratio: float = 200.0  # inflated / compressed size, checked once past `ratio_after`
+    ratio_after: int = 64 * MIB  # small files may inflate a lot (blank padding): not a bomb
+
+
+def _gzip(path: Path, ingest: dict) -> dict:
+    out = {}
+    for key, kind in (("gzip_max_inflated_mb", int), ("gzip_max_ratio", float)):
+        if key in ingest:
+            value = ingest[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"{path}: ingest.{key} must be a number > 0, got {value!r}")
+            out[key] = kind(value)
+    return out
+
+
 CLOCKS = ("wall", "run_date")
 
 
@@ -103,6 +126,13 @@ class LakeConfig:
     # real clock; `run_date`, the end of the run's date (a bank whose days are replayed: the
     # demo, tests, a backfill rehearsal)
     clock: str = "wall"
+    # how far a landed .gz may inflate before it is quarantined whole (conf/lake.yaml `ingest`)
+    gzip_max_inflated_mb: int = 8192
+    gzip_max_ratio: float = 200.0
+
+    @property
+    def gzip_limits(self) -> GzipLimits:
+        return GzipLimits(self.gzip_max_inflated_mb * MIB, self.gzip_max_ratio)
 
     @classmethod
     def load(
@@ -150,4 +180,5 @@ class LakeConfig:
             conf_dir=conf,
             landing_retention_days=_days(path, (data.get("retention") or {}).get("landing_days")),
             clock=_clock(path, name, env.get("clock", "wall")),
+            **_gzip(path, data.get("ingest") or {}),
         )

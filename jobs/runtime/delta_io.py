@@ -122,13 +122,15 @@ def merge_delta(
     partition_by: Sequence[str] = (),
     changed: str | None = None,
     update_matched: bool = True,
+    evolve: bool = False,
 ) -> None:
     """Upsert df into the Delta table at path on its natural keys (created on first use).
 
     Matched rows are updated, new rows inserted: re-running with the same input changes nothing.
     `changed` names a column (such as a row hash): matched rows are rewritten only when it
     differs, so a re-run rewrites no files and keeps the rows' first lineage. With
-    `update_matched=False` a matched row keeps what it holds (first write wins).
+    `update_matched=False` a matched row keeps what it holds (first write wins). With
+    `evolve`, columns df has and the table lacks are added (existing rows hold null).
     """
     if not keys:
         raise ValueError("merge_delta needs at least one key column")
@@ -139,6 +141,8 @@ def merge_delta(
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     update = f"NOT (t.`{changed}` <=> s.`{changed}`)" if changed else None
     merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+    if evolve:
+        merge = merge.withSchemaEvolution()
     if update_matched:
         merge = merge.whenMatchedUpdateAll(condition=update)
     merge.whenNotMatchedInsertAll().execute()

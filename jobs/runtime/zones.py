@@ -22,6 +22,7 @@ class Zone(StrEnum):
     VAULT = "vault"
     KEYS = "keys"  # the vault's local key file (key_provider: local)
     DELIVERY = "delivery"
+    ERASURE = "erasure"  # the plans of erasures in progress (deleted when each is done)
     STAGE = "stage"
     ANALYTICS = "analytics"
     HANDOFF = "handoff"

@@ -68,7 +68,8 @@ def _customers(lake) -> dict[str, str]:
     lake.spark.createDataFrame(
         pings, "client_id string, device_id string, ts timestamp"
     ).write.format("delta").save(str(lake.root / "lake" / "stage" / "location_pings"))
-    vault.shred({tokens["C5"]: "client"}, "test", 0)
+    vault.shred({tokens["C5"]: "client"})
+    vault.record_erasures({tokens["C5"]: "client"}, {}, "test", 0)
     vault.close()  # delivery, in this process or another, takes the lock itself
     return tokens
 

@@ -212,6 +212,28 @@ def test_truncated_gzip_lines_go_to_quarantine(lake):
     assert "truncated" in found["line 1"][1]
 
 
+def test_a_decompression_bomb_is_quarantined_whole_and_the_other_files_land(lake):
+    """96 MiB of zeros in about 100 KB of gzip: past conf/lake.yaml's ratio (200 times, once
+    past 64 MiB) it is one whole-file quarantine row, never inflated into memory or read by
+    Spark, while the delivery's good file lands."""
+    import gzip
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    bomb = b"".join(packer.compress(bytes(1 << 20)) for _ in range(96)) + packer.flush()
+    lake.land("web", "ga_sessions_20260330.json.gz", bomb)
+    good = json.dumps({"fullVisitorId": "7", "visitId": 7, "visitStartTime": 7, "date": "20260330"})
+    lake.land("web", "ga_sessions_20260331.json.gz", gzip.compress(good.encode(), mtime=0))
+    result = lake.ingest("web")["web_sessions"]
+    assert result.rows_written == 1 and result.rows_quarantined == 1
+    found = lake.quarantined("web_sessions")
+    assert list(found) == ["file"]
+    rule, reason = found["file"]
+    assert rule == "decompression_bomb" and "times" in reason
+    rows = lake.table("quarantine/web_sessions").collect()
+    assert rows[0]._source_file.endswith("ga_sessions_20260330.json.gz") and rows[0].original == ""
+
+
 def test_file_in_another_encoding_fails_only_its_feed(lake):
     lake.land("crm", "crm_clients.jsonl", client().encode("utf-16"))
     lake.land(

@@ -181,6 +181,51 @@ def test_a_new_delivery_updates_changed_rows_and_adds_new_ones(ingested, tmp_pat
     assert raw.filter("client_id = 1").first().occupation.startswith("chief ")
 
 
+def test_a_field_added_to_a_source_grows_its_raw_table_and_a_changed_type_is_refused(
+    bank, tmp_path, spark
+):
+    """conf/sources/crm.yaml gains `loyalty_tier` after raw/crm_clients exists: the next
+    delivery adds the column (older rows null). Then `occupation` becomes a long: the feed
+    fails with an error naming the field, and raw keeps what it had."""
+    import json
+    from datetime import timedelta
+
+    lake = fresh_lake(bank, tmp_path, spark)
+    conf = tmp_path / "conf"
+    shutil.copytree(lake.config.conf_dir, conf)
+    lake.conf_dir = conf
+    lake.ingest("crm", run_date=SPEC.delivery_date)
+    before = lake.table("raw/crm_clients").count()
+    source = conf / "sources" / "crm.yaml"
+    source.write_text(
+        source.read_text().replace(
+            "        occupation: {}\n", "        occupation: {}\n        loyalty_tier: {}\n"
+        )
+    )
+    landed = lake.root / "onprem/landing/crm" / SPEC.delivery_date.isoformat() / "crm_clients.jsonl"
+    first = json.loads(landed.read_text().splitlines()[0])
+    later = SPEC.delivery_date + timedelta(days=1)
+    lake.land("crm", "crm_clients.jsonl", json.dumps(first | {"loyalty_tier": "gold"}) + "\n",
+              delivery=later)  # fmt: skip
+    result = lake.ingest("crm", run_date=later)["crm_clients"]
+    assert result.error == "" and result.rows_written == 1
+    raw = lake.table("raw/crm_clients")
+    assert raw.count() == before and "loyalty_tier" in raw.columns
+    tiers = {r.client_id: r.loyalty_tier for r in raw.select("client_id", "loyalty_tier").collect()}
+    assert tiers[first["client_id"]] == "gold"
+    assert sum(t is None for t in tiers.values()) == before - 1
+
+    source.write_text(source.read_text().replace("occupation: {}", "occupation: {type: long}"))
+    again = SPEC.delivery_date + timedelta(days=2)
+    lake.land("crm", "crm_clients.jsonl", json.dumps(first | {"occupation": 7}) + "\n",
+              delivery=again)  # fmt: skip
+    failed = lake.ingest("crm", run_date=again)["crm"]
+    assert "crm_clients.occupation is bigint in the feed but string in raw/crm_clients" in (
+        failed.error
+    )
+    assert lake.table("raw/crm_clients").schema["occupation"].dataType.simpleString() == "string"
+
+
 def test_sqlite_source_is_read_incrementally_by_key(bank, tmp_path, spark):
     lake = fresh_lake(bank, tmp_path, spark)
     first = lake.ingest("transactions", run_date=SPEC.delivery_date)["transactions"]

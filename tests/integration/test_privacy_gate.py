@@ -278,7 +278,7 @@ def test_erasure_forgets_the_customer_everywhere_and_for_good(gated, tmp_path):
         str(lake.root / "onprem/quarantine/crm_clients")
     )
 
-    table = erase(lake.config, str(client.client_id))
+    table = erase(lake.config, [str(client.client_id)])
     assert table.row_count > 0
     for ref, column, value in (
         ("raw/crm_clients", "client_id", client.client_id),
@@ -360,6 +360,7 @@ def test_rotation_waits_for_a_delivery_holding_the_vault_and_keeps_shredded_keys
     destroyed. Purging history without the exclusive lock is refused."""
     import subprocess
     import sys
+    import threading
     import time
 
     from jobs.privacy.vault_store import UnlockedPurge
@@ -371,7 +372,7 @@ def test_rotation_waits_for_a_delivery_holding_the_vault_and_keeps_shredded_keys
         unlocked.store.purge_history(["data_keys"])
     gone = lake.table("stage/crm_clients").orderBy("client_id").first().client_id
     with Vault.open(lake.context(RUN_DATE), load_policy(lake.config.conf_dir), "t") as vault:
-        vault.shred({gone: "client"}, "test", 0)
+        vault.shred({gone: "client"})
     live = lake.table("vault/data_keys").where("wrapped IS NOT NULL").count()
     delivery = FileLock(lake.root / "onprem" / "vault" / "_vault.lock", SHARED, 5)
     delivery.acquire()
@@ -381,13 +382,22 @@ def test_rotation_waits_for_a_delivery_holding_the_vault_and_keeps_shredded_keys
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(rotate.stdout), daemon=True)
+    reader.start()
     try:
-        time.sleep(25)  # a Spark session starts, then the lock is asked for
-        assert rotate.poll() is None, rotate.stdout.read()
+        deadline = time.monotonic() + 300  # a Spark session starts, then the lock is asked for
+        while not any("waiting for" in line for line in lines) and rotate.poll() is None:
+            assert time.monotonic() < deadline, "rotate never waited for the lock"
+            time.sleep(0.5)
+        time.sleep(2)
+        assert rotate.poll() is None, "".join(lines)  # still waiting: nothing rotated
         assert lake.table("vault/keys").where("retired_at IS NOT NULL").count() == 0
     finally:
         delivery.release()
-    out, _ = rotate.communicate(timeout=600)
+    rotate.wait(timeout=600)
+    reader.join()
+    out = "".join(lines)
     assert rotate.returncode == 0, out
     assert "waiting for" in out and f"{live:,} data keys re-wrapped" in out
     keys = lake.table("vault/data_keys")
@@ -497,3 +507,68 @@ def test_leakscan_reads_doubles_only_when_a_pii_value_has_a_doubles_shape(spark)
     assert shapes_unseen(odd) == {"boolean"}
     found = {(r.column, r.source) for r in _candidates(lake, odd).collect()}
     assert ("amount", "raw x.amount") in found
+
+
+def _accounts_of(lake: Lake, client_id) -> list:
+    rows = lake.table("raw/dispositions").where(F.col("client_id") == client_id).collect()
+    return [r.account_id for r in rows]
+
+
+def _left(lake: Lake, accounts: list) -> int:
+    """Rows of these accounts still in raw (accounts and their transactions)."""
+    held = F.col("account_id").isin(*accounts)
+    return sum(lake.table(f"raw/{t}").where(held).count() for t in ("accounts", "transactions"))
+
+
+def test_an_erasure_killed_after_dispositions_finishes_on_the_rerun(gated, tmp_path):
+    """`vault erase` is killed (SIGKILL) right after raw/dispositions lost the customer's rows,
+    the only table that links them to their accounts. The re-run reads the plan written
+    before the first delete, so the accounts and transactions still go, and the plan is gone."""
+    import os
+    import subprocess
+    import sys
+
+    lake = own_copy(gated, tmp_path)
+    client = lake.table("raw/dispositions").orderBy("client_id").first().client_id
+    own = _accounts_of(lake, client)
+    assert own and _left(lake, own) > 0
+    command = [sys.executable, "-m", "jobs.cli", "--lake", str(lake.root), "vault", "erase",
+               "--client-id", str(client)]  # fmt: skip
+    killed = subprocess.run(
+        command, env={**os.environ, "OFFERLAKE_KILL_AT": "erase:raw-dispositions"},
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    plans = list((lake.root / "onprem" / "erasure").glob("*.json"))
+    assert len(plans) == 1 and oct(plans[0].stat().st_mode & 0o777) == "0o600"
+    assert _accounts_of(lake, client) == [], "killed after the dispositions went"
+    assert _left(lake, own) > 0
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 interrupted erasure(s) finished first" in " ".join(again.stdout.split())
+    assert _left(lake, own) == 0, "the plan still knew the accounts"
+    assert not list((lake.root / "onprem" / "erasure").glob("*.json"))
+    token = lake.table("vault/erasures").where("tables NOT LIKE 'with %'").first().token
+    with pytest.raises(VaultError, match="erased"):
+        vault_of(lake).detokenize(token, "test")
+
+
+def test_many_customers_are_erased_in_one_plan(gated, tmp_path):
+    """`vault erase --client-ids-file`: three customers, one plan, every one of them gone."""
+    from jobs.cli import main
+
+    lake = own_copy(gated, tmp_path)
+    clients = [r.client_id for r in lake.table("raw/crm_clients").orderBy("client_id").take(3)]
+    accounts = [a for c in clients for a in _accounts_of(lake, c)]
+    assert _left(lake, accounts) > 0
+    ids = tmp_path / "erase.txt"
+    ids.write_text("# erasure requests of the day\n" + "\n".join(str(c) for c in clients) + "\n\n")
+    assert main(["--lake", str(lake.root), "vault", "erase", "--client-ids-file", str(ids)]) == 0
+    raw = lake.table("raw/crm_clients")
+    assert raw.where(F.col("client_id").isin(*clients)).count() == 0
+    assert raw.count() == SMALL_BANK.customers - 3
+    subjects = lake.table("vault/erasures").where("tables NOT LIKE 'with %'").collect()
+    assert len(subjects) == 3
+    assert all("erased with 2 other customer(s)" in r.tables for r in subjects)
+    assert _left(lake, accounts) == 0
