@@ -56,6 +56,7 @@ from jobs.privacy.vault import Vault
 from jobs.runtime import delta_io
 from jobs.runtime.config import expand_env
 from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.faults import kill_point
 from jobs.runtime.lease import Lease
 from jobs.runtime.locks import SHARED
 from jobs.runtime.storage import filesystem
@@ -353,6 +354,7 @@ def _handle(row, run_id, settings, channel_adapters, renderer, lease: Lease, now
         provider_id = channel_adapters[row["channel"]].send(message)
     except SendError as e:
         return outcome | _after_failure(e, attempts, settings, now)
+    kill_point("deliver:sent")  # sent, not yet journaled
     return outcome | {"status": SENT, "attempts": attempts, "provider_id": provider_id}
 
 

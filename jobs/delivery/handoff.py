@@ -17,6 +17,7 @@ from jobs.delivery import manifest
 from jobs.match.run import DELIVERABLE, run_id_of
 from jobs.runtime import delta_io
 from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.faults import kill_point
 from jobs.runtime.storage import filesystem
 from jobs.runtime.zones import Zone
 
@@ -41,10 +42,12 @@ def _publish(staging: str, final: str) -> None:
     fs, source = filesystem(staging)
     _, target = filesystem(final)
     fs.delete_dir_contents(target, missing_dir_ok=True)
+    kill_point("handoff:emptied")
     fs.create_dir(target)
     names = [n for n in manifest.list_files(fs, source) if n != manifest.MANIFEST]
     for name in [*names, manifest.MANIFEST]:
         fs.move(f"{source}/{name}", f"{target}/{name}")
+        kill_point("handoff:moved")
     fs.delete_dir(source)
 
 
@@ -58,6 +61,7 @@ def export(ctx: RunContext, rows: DataFrame, run_id: str) -> manifest.Manifest:
         if not (name.startswith("part-") and name.endswith(".parquet")):
             fs.delete_file(f"{path}/{name}")
     written = manifest.write(staging, run_id)
+    kill_point("handoff:staged")
     _publish(staging, final)
     return written
 

@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from jobs.delivery import lines
 from jobs.runtime import delta_io
+from jobs.runtime.faults import commit_point, kill_point
 
 KEYS = ["run_id", "client_id", "campaign", "channel"]
 SCHEMA = (
@@ -63,6 +64,7 @@ class Ledger:
             self._file = lines.open_append(self.journal)
         body = {**row, "handled_at": datetime.now(UTC).replace(tzinfo=None)}
         lines.write_line(self._file, json.dumps({c: body.get(c) for c in COLUMNS}, default=str))
+        kill_point("deliver:journaled")
 
     def _journaled(self) -> list[tuple]:
         rows = []
@@ -116,3 +118,4 @@ def _merge(frame: DataFrame, path: str) -> None:
         .whenNotMatchedInsertAll()
         .execute()
     )
+    commit_point(path)

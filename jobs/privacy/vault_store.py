@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from jobs.errors import OfferlakeError
 from jobs.runtime import delta_io
+from jobs.runtime.faults import commit_point
 from jobs.runtime.locks import FileLock, Mode
 
 SCHEMAS = {
@@ -117,6 +118,7 @@ class DeltaVaultStore:
         DeltaTable.forPath(self.spark, self.path(name)).alias("t").merge(
             df.alias("s"), condition
         ).whenNotMatchedInsertAll().execute()
+        commit_point(self.path(name))
 
     def upsert(self, name: str, df: DataFrame, keys: Sequence[str], changed: str) -> None:
         delta_io.merge_delta(self._conform(name, df), self.path(name), keys, changed=changed)
@@ -132,6 +134,7 @@ class DeltaVaultStore:
             condition="t.wrapped IS NOT NULL",
             set={"wrapped": "s.wrapped", "kek_id": "s.kek_id"},
         ).execute()
+        commit_point(self.path(name))
         metrics = table.history(1).first()["operationMetrics"] or {}
         return int(metrics.get("numTargetRowsUpdated", 0))
 
@@ -155,11 +158,13 @@ class DeltaVaultStore:
             for c, v in values.items()
         }
         DeltaTable.forPath(self.spark, self.path(name)).update(_spark_match(match), new)
+        commit_point(self.path(name))
 
     @delta_io.on_conflict
     def delete(self, name: str, match: Match) -> None:
         if self.exists(name):
             DeltaTable.forPath(self.spark, self.path(name)).delete(_spark_match(match))
+            commit_point(self.path(name))
 
     def purge_history(self, names: Sequence[str]) -> None:
         """Physically remove the files older versions of these tables still hold (VACUUM 0 h).
@@ -176,8 +181,9 @@ class DeltaVaultStore:
 LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
-def vacuum(spark: SparkSession, paths: Sequence[str]) -> None:
-    """VACUUM with no retention: only the files of the tables' current versions stay."""
+def vacuum(spark: SparkSession, paths: Sequence[str], hours: float = 0) -> None:
+    """VACUUM keeping `hours` of history (none by default: only the files of the tables'
+    current versions stay)."""
     settings = {
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",
         LISTING_PARALLELISM: str(spark.sparkContext.defaultParallelism),
@@ -187,7 +193,8 @@ def vacuum(spark: SparkSession, paths: Sequence[str]) -> None:
         spark.conf.set(key, value)
     try:
         for path in paths:
-            DeltaTable.forPath(spark, path).vacuum(0)
+            DeltaTable.forPath(spark, path).vacuum(hours)
+            commit_point(path)
     finally:
         for key, value in before.items():
             if value is None:

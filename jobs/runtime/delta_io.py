@@ -22,6 +22,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from jobs.runtime.faults import commit_point
+
 log = logging.getLogger("offerlake.delta")
 
 WriteMode = Literal["append", "overwrite", "replace_where"]
@@ -102,6 +104,7 @@ def write_delta(
     else:
         writer = writer.mode("append")
     writer.save(path)
+    commit_point(path)
 
 
 def rows_written(spark: SparkSession, path: str) -> int:
@@ -146,6 +149,7 @@ def merge_delta(
     if update_matched:
         merge = merge.whenMatchedUpdateAll(condition=update)
     merge.whenNotMatchedInsertAll().execute()
+    commit_point(path)
 
 
 def version(spark: SparkSession, path: str) -> int | None:

@@ -60,6 +60,20 @@ class _Guard:
         self.thread.release()
 
 
+def _dead_here(body: dict) -> bool:
+    """The holder ran on this host and its process no longer exists (killed, crashed): its lease
+    need not run out. A holder on another host, or a pid now in use again, waits for the end."""
+    if body.get("host") != socket.gethostname() or not isinstance(body.get("pid"), int):
+        return False
+    try:
+        os.kill(body["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class Lease:
     def __init__(self, folder: Path, name: str, ttl_seconds: float, wait_seconds: float = 0):
         self.path = Path(folder) / f"{name}.lease"
@@ -103,11 +117,13 @@ class Lease:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._guard:
             body = self.holder()
-            if body is None or self._mine(body) or datetime.fromisoformat(body["until"]) <= _now():
+            ended = body is not None and datetime.fromisoformat(body["until"]) <= _now()
+            if body is None or self._mine(body) or ended or _dead_here(body):
                 if body is not None and not self._mine(body):
+                    why = f"ended at {body.get('until')}" if ended else "its process is gone"
                     log.warning(
-                        "%s: the lease of %s:%s ended at %s; taking it over",
-                        self.name, body.get("host"), body.get("pid"), body.get("until"),
+                        "%s: the lease of %s:%s %s; taking it over",
+                        self.name, body.get("host"), body.get("pid"), why,
                     )  # fmt: skip
                 self._write()
                 return None

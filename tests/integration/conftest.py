@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +25,7 @@ class Lake:
     root: Path
     spark: object
     conf_dir: Path | None = None
+    kill_points: dict[str, list[str]] = field(default_factory=dict)  # stage -> points passed
 
     @property
     def config(self) -> LakeConfig:
@@ -107,17 +108,29 @@ def bank(tmp_path_factory) -> Path:
     return out
 
 
+def traced(lake: Lake, stage: str, run):
+    """run() with the kill points it passes (jobs/runtime/faults.py) kept as
+    `lake.kill_points[stage]`, for the kill tests."""
+    from jobs.runtime import faults
+
+    faults.reset()
+    result = run()
+    lake.kill_points[stage] = faults.passed()
+    return result
+
+
 @pytest.fixture(scope="session")
 def ingested(bank, tmp_path_factory, spark) -> tuple[Lake, dict[str, JobResult]]:
     lake = fresh_lake(bank, tmp_path_factory.mktemp("ingested"), spark)
-    return lake, lake.ingest(run_date=SMALL_BANK.delivery_date)
+    return lake, traced(lake, "ingest", lambda: lake.ingest(run_date=SMALL_BANK.delivery_date))
 
 
 def copy_lake(source: Lake, tmp_path: Path) -> Lake:
     """A copy of a whole lake (on-prem and lake sides) a test may change."""
     lake = Lake(tmp_path / "lake", source.spark, source.conf_dir)
-    shutil.copytree(source.root / "onprem", lake.root / "onprem")
-    shutil.copytree(source.root / "lake", lake.root / "lake")
+    for side in ("onprem", "lake"):
+        if (source.root / side).is_dir():
+            shutil.copytree(source.root / side, lake.root / side)
     return lake
 
 
@@ -132,14 +145,14 @@ def copy_raw(source: Lake, tmp_path: Path) -> Lake:
 def gated(ingested, tmp_path_factory) -> tuple[Lake, dict[str, JobResult]]:
     """The small bank through the privacy gate: raw, stage, vault. Tests that change it copy it."""
     lake = copy_raw(ingested[0], tmp_path_factory.mktemp("gated"))
-    return lake, lake.run("privacy", SMALL_BANK.delivery_date)
+    return lake, traced(lake, "privacy", lambda: lake.run("privacy", SMALL_BANK.delivery_date))
 
 
 @pytest.fixture(scope="session")
 def modelled(gated, tmp_path_factory) -> tuple[Lake, dict[str, JobResult]]:
     """The gated small bank, copied (other modules share `gated`), through the model."""
     lake = copy_lake(gated[0], tmp_path_factory.mktemp("modelled"))
-    return lake, lake.run("model", SMALL_BANK.delivery_date)
+    return lake, traced(lake, "model", lambda: lake.run("model", SMALL_BANK.delivery_date))
 
 
 @pytest.fixture(scope="module")
