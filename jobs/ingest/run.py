@@ -21,7 +21,10 @@ from jobs.ingest import ledger
 from jobs.ingest.engine import ingest_feed
 from jobs.ingest.retention import purge_landing
 from jobs.ingest.sources import FeedSpec, load_sources
+from jobs.privacy.policy import load_policy
+from jobs.privacy.vault import vault_lock
 from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.locks import SHARED
 
 log = logging.getLogger(__name__)
 FEEDS_AT_ONCE = 2
@@ -62,7 +65,14 @@ def run(
         if feeds is None or feed.name in feeds
     ]
     ledger.ingested_checksums(ctx, "")  # the session and the ledger's entries, before threads
-    with ledger.batched(ctx), ThreadPoolExecutor(FEEDS_AT_ONCE, thread_name_prefix="ingest") as p:
+    # the vault's lock, shared: an erasure (holding it alone) deletes raw and quarantine rows and
+    # vacuums their files at 0 hours, which must never meet this run's uncommitted files
+    policy = load_policy(ctx.config.conf_dir)
+    with (
+        vault_lock(ctx, policy, SHARED),
+        ledger.batched(ctx),
+        ThreadPoolExecutor(FEEDS_AT_ONCE, thread_name_prefix="ingest") as p,
+    ):
         outcomes = list(p.map(lambda feed: _attempt(ctx, feed), chosen))
     purge_landing(ctx, [feed for feed, (_, ok) in zip(chosen, outcomes, strict=True) if ok])
     return [result for results, _ in outcomes for result in results]

@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from jobs.delivery import handoff
+from jobs.privacy import purges
 from jobs.privacy.gate import raw_tables, tokenized_columns
 from jobs.privacy.policy import PrivacyPolicy
 from jobs.privacy.spark_crypto import normalized
@@ -45,7 +46,7 @@ from jobs.privacy.vault import Vault, VaultError
 from jobs.privacy.vault_store import vacuum
 from jobs.runtime import delta_io
 from jobs.runtime.context import RunContext
-from jobs.runtime.faults import kill_point
+from jobs.runtime.faults import commit_point, kill_point
 from jobs.runtime.zones import Zone
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def _delete(ctx: RunContext, ref: str, condition: Column | None, touched: list[s
     table = DeltaTable.forPath(ctx.spark, path)
     before = table.history(1).first().version
     table.delete(condition)
+    commit_point(path)
     last = table.history(1).first()
     if last.version == before or last.operation != "DELETE":
         return 0
@@ -234,6 +236,7 @@ def read_client_ids(path: Path) -> list[str]:
 def erase_clients(ctx: RunContext, policy: PrivacyPolicy, client_ids: list[str]) -> Erasure:
     """Erase these customers in one plan, after finishing any interrupted erasure."""
     with Vault.open(ctx, policy, job="erasure") as vault:  # alone: it shreds keys
+        purges.run_due(ctx, policy.lake_purge_after_hours)
         resumed = Plan.pending(ctx)
         for plan in resumed:
             log.warning("erasure %s was interrupted: finishing it first", plan.erasure_id)
@@ -302,10 +305,23 @@ def _step(ctx: RunContext, plan: Plan, name: str, work) -> None:
 
 def _carry_out(ctx: RunContext, policy: PrivacyPolicy, vault: Vault, plan: Plan) -> None:
     _step(ctx, plan, "rows", lambda: _delete_rows(ctx, policy, plan))
-    _step(ctx, plan, "vacuum", lambda: vacuum(ctx.spark, plan.touched))
+    _step(ctx, plan, "vacuum", lambda: _vacuum(ctx, policy, plan))
     _step(ctx, plan, "shred", lambda: vault.shred(_kinds(plan)))
     _step(ctx, plan, "record", lambda: _record(vault, plan))
     plan.path(ctx).unlink()
+
+
+# zones whose every writer holds the vault's lock: vacuumed at 0 hours at once; the others
+# (analytics) when no job can still be writing them (jobs/privacy/purges.py)
+LOCKED_ZONES = (Zone.RAW, Zone.QUARANTINE, Zone.STAGE)
+
+
+def _vacuum(ctx: RunContext, policy: PrivacyPolicy, plan: Plan) -> None:
+    locked = tuple(f"{ctx.zone_path(zone)}/" for zone in LOCKED_ZONES)
+    now = [t for t in plan.touched if t.startswith(locked)]
+    vacuum(ctx.spark, now)
+    later = [t for t in plan.touched if t not in now]
+    purges.schedule(ctx, later, policy.lake_purge_after_hours)
 
 
 def _kinds(plan: Plan) -> dict[str, str]:

@@ -20,12 +20,13 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.privacy import scrub
+from jobs.privacy import purges, scrub
 from jobs.privacy.policy import PrivacyPolicy, load_policy
 from jobs.privacy.spark_crypto import normalized
-from jobs.privacy.vault import Vault
+from jobs.privacy.vault import Vault, vault_lock
 from jobs.runtime import delta_io
 from jobs.runtime.context import JobResult, RunContext
+from jobs.runtime.locks import EXCLUSIVE
 from jobs.runtime.zones import Zone
 
 log = logging.getLogger(__name__)
@@ -207,11 +208,15 @@ REACHABILITY = "contact_reachability"  # per client token: may email / sms reach
 
 def run(ctx: RunContext) -> list[JobResult]:
     policy = load_policy(ctx.config.conf_dir)
-    raws = raw_tables(ctx)
-    for name, df in raws.items():  # fail closed before the vault or stage is touched
-        policy.check_covers(name, df.columns)
-    with Vault.open(ctx, policy, job="privacy") as vault:  # alone: it mints keys and tokens
-        return _gate(ctx, policy, raws, vault)
+    # the vault's lock first, alone (it mints keys and tokens), then raw as it is: an erasure
+    # that held the lock meanwhile has deleted rows and vacuumed the files they were in
+    with vault_lock(ctx, policy, EXCLUSIVE):
+        raws = raw_tables(ctx)
+        for name, df in raws.items():  # fail closed before the vault or stage is touched
+            policy.check_covers(name, df.columns)
+        with Vault.open(ctx, policy, job="privacy") as vault:
+            purges.run_due(ctx, policy.lake_purge_after_hours)
+            return _gate(ctx, policy, raws, vault)
 
 
 def _gate(ctx: RunContext, policy: PrivacyPolicy, raws: dict, vault: Vault) -> list[JobResult]:

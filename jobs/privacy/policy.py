@@ -101,6 +101,7 @@ class PrivacyPolicy:
     name_columns: frozenset[str] = frozenset()  # "table.column" holding people's names
     linked: dict[str, str] = field(default_factory=dict)  # kind -> SQL of (value, client_id)
     reachability: dict[str, str] = field(default_factory=dict)  # channel -> "table.column"
+    lake_purge_after_hours: float = 12.0  # see jobs/privacy/purges.py
 
     def table(self, name: str) -> TablePolicy:
         if name not in self.tables:
@@ -271,6 +272,11 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
     for kind in linked:
         if kind not in kinds or kind == "client":
             raise PolicyError(f"{where}: erasure.linked.{kind}: not a token kind (or is client)")
+    purge_after = erasure.get("lake_purge_after_hours", 12.0)
+    if isinstance(purge_after, bool) or not isinstance(purge_after, int | float) or purge_after < 0:
+        raise PolicyError(
+            f"{where}: erasure.lake_purge_after_hours must be a number >= 0, got {purge_after!r}"
+        )
     reach = {
         str(k): str(v) for k, v in _mapping(where, raw.get("reachability"), "reachability").items()
     }
@@ -279,5 +285,6 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
         if column not in tables.get(name, TablePolicy(name, {})).encrypted():
             raise PolicyError(f"{where}: reachability.{channel}: {ref} is not an encrypted column")
     return PrivacyPolicy(
-        path, vault, kinds, rules, tables, lineage, k_anon, drops, names, linked, reach
-    )
+        path, vault, kinds, rules, tables, lineage, k_anon, drops, names, linked, reach,
+        float(purge_after),
+    )  # fmt: skip

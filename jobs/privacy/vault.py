@@ -53,6 +53,12 @@ def open_store(ctx: RunContext, policy: PrivacyPolicy):
     return DeltaVaultStore(ctx.spark, root)
 
 
+def vault_lock(ctx: RunContext, policy: PrivacyPolicy, mode: Mode):
+    """The vault's lock alone (`with vault_lock(ctx, policy, SHARED):`), for an on-prem job that
+    writes tables an erasure deletes from and vacuums at 0 hours (ingest: raw, quarantine)."""
+    return open_store(ctx, policy).lock(mode, policy.vault.lock_timeout_seconds)
+
+
 def _tokens_held(store) -> list[str]:
     """The vault tables that only exist once tokens were made (a vault in use)."""
     return [name for name in ("token_map", "data_keys") if store.exists(name)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from pyspark.sql import functions as F
 
 from jobs.delivery import handoff, manifest
 from jobs.errors import ZoneAccessError
+from jobs.privacy import purges
 from jobs.privacy.keys import VaultKeyError
 from jobs.privacy.policy import PolicyError, load_policy
 from jobs.privacy.vault import Vault, VaultError
@@ -317,6 +319,24 @@ def test_erasure_forgets_the_customer_everywhere_and_for_good(gated, tmp_path):
     linked = lake.table("vault/erasures").where(F.col("tables") == f"with {token}")
     assert linked.count() >= len(own) + len(card_user_tokens)
     assert vault_of(lake).detokenize(other_token, "t") == str(other.client_id)
+
+    # no file of raw, old or current, holds the customer (vacuumed at once: ingest takes the
+    # vault's lock); analytics files do until their purge is due (their lake-side writers do not)
+    def in_files(ref, column, value):
+        zone = "onprem" if ref.startswith("raw") else "lake"
+        files = lake.spark.read.parquet(str(lake.root / zone / ref))
+        return files.where(F.col(column) == value).count()
+
+    assert in_files("raw/crm_clients", "client_id", client.client_id) == 0
+    assert in_files("analytics/scores", "_1", token) == 1
+    ctx = lake.context()
+    scores = ctx.path("analytics/scores")
+    assert scores in purges.queued(ctx)
+    assert purges.run_due(ctx, 12) == []  # not due for 12 hours
+    later = datetime.now(UTC) + timedelta(hours=13)
+    assert purges.run_due(ctx, 0, now=later) == [scores]
+    assert in_files("analytics/scores", "_1", token) == 0
+    assert purges.queued(ctx) == {}
 
     # a later delivery brings the customer back into raw: the gate leaves those rows out
     for name, rows in (("crm_clients", [client]), ("dispositions", dispositions)):
