@@ -11,7 +11,7 @@ DEMO_LAKE ?= lakehouse
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 90
 
-.PHONY: setup demo test airflow trino cluster cluster-stop bench lint lock clean
+.PHONY: setup demo test soak airflow trino cluster cluster-stop bench lint lock clean
 
 setup: $(VENV)/.installed .jars/.complete .trino/.complete
 
@@ -49,8 +49,18 @@ lock:
 demo: setup
 	$(BIN)/offerlake --lake $(DEMO_LAKE) demo --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS)
 
+# Two pytest workers (pytest-xdist): tests sharing a costly fixture run on one worker together
+# (tests/conftest.py), so the scheduler's chain and the bank's stages run side by side.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
+# kill -9 at every kill point of every stage, one by one (CI kills two seeded points per stage);
+# the trials go to bench/results/soak.json
+soak: setup
+	mkdir -p bench/results
+	OFFERLAKE_SOAK=1 OFFERLAKE_KILL_REPORT=bench/results/soak.json \
+		$(BIN)/pytest -q tests/integration/test_kill_anywhere.py
 
 # Airflow standalone with offerlake's DAGs on http://localhost:8080 (prints the login).
 AIRFLOW_PORT ?= 8080

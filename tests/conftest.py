@@ -111,3 +111,23 @@ def spark_cluster(tmp_path_factory, free_port):
         yield started
     finally:
         cluster.stop(started)
+
+
+# `make test` runs two pytest workers (`-n 2 --dist loadgroup`, pytest-xdist). Tests that share a
+# costly session fixture go to one worker together, so it is made once: the scheduler's Airflow
+# and the Spark cluster (tests/ops, spark_cluster), and the small bank through ingest, the gate and
+# the model (with the tests of PostgreSQL, whose tables and advisory locks they share). The
+# other tests go to whichever worker is free.
+_GROUPS = (
+    ("scheduler", {"operated", "spark_cluster"}),
+    ("bank", {"bank", "ingested", "gated", "modelled"}),
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(item.fixturenames)
+        for group, fixtures in _GROUPS:
+            if names & fixtures or (group == "bank" and item.get_closest_marker("postgres")):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
