@@ -37,9 +37,17 @@ PROFILES = "analytics/segment_profiles"
 LINEAGE = ("_source_file", "_ingest_run", "_ingested_at")
 
 
+# the CRM's date a customer became one (conf/sources/crm.yaml, required)
+CUSTOMER_SINCE = "client_created_date"
+
+
 def customers(ctx: RunContext) -> DataFrame:
-    """The bank's customers (stage/crm_clients) with their CRM attributes, keyed `customer`."""
+    """The bank's customers (stage/crm_clients) with their CRM attributes, keyed `customer`:
+    those who were customers on D, so D re-run after a later date (a backfill) leaves out the
+    customers who joined since, as D's first run did."""
     crm = ctx.read("stage/crm_clients").drop(*LINEAGE)
+    if CUSTOMER_SINCE in crm.columns:
+        crm = crm.where(F.col(CUSTOMER_SINCE) <= F.lit(ctx.run_date))
     return crm.withColumnRenamed("client_id", "customer")
 
 
