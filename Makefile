@@ -11,7 +11,7 @@ DEMO_LAKE ?= lakehouse
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 90
 
-.PHONY: setup demo test soak airflow trino cluster cluster-stop bench lint lock clean
+.PHONY: setup demo test kill soak airflow trino cluster cluster-stop bench lint lock clean
 
 setup: $(VENV)/.installed .jars/.complete .trino/.complete
 
@@ -53,14 +53,19 @@ demo: setup
 # (tests/conftest.py), so the scheduler's chain and the bank's stages run side by side.
 TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not soak"
 
-# kill -9 at every kill point of every stage, one by one (CI kills two seeded points per stage);
-# the trials go to bench/results/soak.json
+# kill -9 trials (README, "Killed anywhere"): `make kill` two seeded kill points per stage,
+# `make soak` every kill point of every stage, one by one; the trials go to bench/results/
+kill: setup
+	mkdir -p bench/results
+	OFFERLAKE_KILL_REPORT=bench/results/kill.json $(BIN)/pytest -q -m soak -s \
+		tests/integration/test_kill_anywhere.py
+
 soak: setup
 	mkdir -p bench/results
-	OFFERLAKE_SOAK=1 OFFERLAKE_KILL_REPORT=bench/results/soak.json \
-		$(BIN)/pytest -q tests/integration/test_kill_anywhere.py
+	OFFERLAKE_SOAK=1 OFFERLAKE_KILL_REPORT=bench/results/soak.json $(BIN)/pytest -q -m soak -s \
+		tests/integration/test_kill_anywhere.py
 
 # Airflow standalone with offerlake's DAGs on http://localhost:8080 (prints the login).
 AIRFLOW_PORT ?= 8080
