@@ -128,8 +128,7 @@ def write_checked(
         rows_read=rows_read,
     )
     name = ref.split("/")[1]
-    customers = ctx.read("stage/crm_clients").count()
-    suite = quality.load_suite(ctx.config.conf_dir, name, customers)
+    suite = quality.load_suite(ctx.config.conf_dir, name, customers(ctx).count())
     outcomes = quality.check(ctx, name, ctx.read(ref).where(_as_of(ctx)), suite)
     quality.record(ctx, name, outcomes)
     critical = [quality.describe(o) for o in outcomes if o.critical and not o.success]
