@@ -1,12 +1,13 @@
-"""The daily chain under a real scheduler (no dag.test()): the DAGs are unpaused and `ingest` is
-triggered for the bank's delivery date D through the REST API; every other DAG then runs by its
-own schedule and Asset events, for the date those events carry, until the catalog. Then the
-customers' reactions land as D + 1's delivery, the operator switches Spark to `make cluster`'s
-standalone cluster (the Variable offerlake_spark_mode=submit and the connection offerlake_spark,
-through the REST API) and backfills `ingest` for D + 1 (`airflow backfill create`'s REST twin);
-the chain runs again for D + 1 with every task spark-submitted to the cluster, and ingest's daily
-clock does not fire for today's midnight. Re-running D + 1 in local mode, in process, must then
-leave every lake table as the cluster wrote it."""
+"""The daily chain under a real scheduler (no dag.test()). The bank's delivery date D runs first in
+process (`offerlake pipeline --date D`, local mode), as a bank's first day might before Airflow
+takes over; the customers' reactions then land as D + 1's delivery. The operator unpauses the
+DAGs, switches Spark to `make cluster`'s standalone cluster (the Variable
+offerlake_spark_mode=submit and the connection offerlake_spark, through the REST API) and
+backfills `ingest` for D + 1 (`airflow backfill create`'s REST twin): every other DAG then runs by
+its own schedule and Asset events, for the date those events carry, until the catalog, each task
+spark-submitted to the cluster; ingest's daily clock does not fire for today's midnight.
+Re-running D + 1 in local mode, in process, must then leave every lake table as the cluster
+wrote it. (One chain under the scheduler, not two: each costs about 25 minutes of CI's 2 cores.)"""
 
 from __future__ import annotations
 
@@ -90,16 +91,6 @@ def _settled(operated, day) -> bool:
     return True
 
 
-def _trigger(operated, day) -> str:
-    """An operator's manual run of ingest for `day` (the UI's trigger form, here REST)."""
-    run = operated.api.post(
-        "/api/v2/dags/ingest/dagRuns",
-        {"logical_date": f"{day.isoformat()}T00:00:00Z", "dag_run_id": f"land_{day}"},
-    )
-    assert run["logical_date"].startswith(day.isoformat())
-    return run["dag_run_id"]
-
-
 def _backfill(operated, first, last) -> str:
     """`airflow backfill create --dag-id ingest --from-date FIRST --to-date LAST`, through the
     REST API: one ingest run per day, one at a time; the first day's run id."""
@@ -132,52 +123,6 @@ def _lake(operated):
     return connect(LakeConfig.load(lake=str(operated.lake)))
 
 
-@pytest.fixture(scope="module")
-def day_one(operated):
-    api = operated.api
-    wanted = {"ingest", *CHAIN, "offerlake_pipeline"}
-    wait_for("the DAGs parsed", lambda: wanted <= api.dag_ids(), 300, operated=operated)
-    for dag_id in sorted(api.dag_ids()):
-        api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
-    _, seconds = _run_chain(operated, D, lambda: _trigger(operated, D))
-    print(f"\nscheduler chain for {D} (local mode): {seconds:.0f} s")
-    return seconds
-
-
-def test_a_triggered_ingest_runs_the_whole_chain_for_its_date(operated, day_one):
-    api = operated.api
-    (landing,) = [r for r in api.runs("ingest") if r["dag_run_id"] == f"land_{D}"]
-    assert landing["state"] == "success" and landing["run_type"] == "manual"
-    for dag_id in CHAIN:  # no one ran by dag.test: every run was made by the scheduler
-        assert {r["run_type"] for r in api.runs(dag_id)} <= {"asset_triggered", "scheduled"}
-    privacy = [r for r in api.runs("privacy") if r["state"] == "success"]
-    assert privacy[0]["logical_date"] is None  # what made `{{ ds }}` undefined before
-    assert api.returned("privacy", privacy[0]["dag_run_id"], "privacy_gate") == [D.isoformat()]
-
-    lake = _lake(operated)
-    day = f"DATE '{D}'"
-    offers = lake.execute(
-        f"select campaign, count(*) from analytics_deliverable_offers where run_date = {day} "
-        "and not holdout group by campaign"
-    ).fetchall()
-    assert dict(offers).get("car_loan", 0) > 0
-    # the lake's clock is D's end (conf/lake.yaml `clock: run_date`): what is due by then goes out
-    due = lake.execute(
-        f"select count(*) from analytics_deliverable_offers where run_date = {day} "
-        f"and not holdout and send_at < {day} + interval 1 day"
-    ).fetchone()[0]
-    sent = lake.execute(
-        "select count(*) from analytics_notifications where status = 'sent'"
-    ).fetchone()[0]
-    assert sent == due > 0  # every offer of D due on D sent, once
-    outbox = list((operated.lake / "onprem" / "delivery" / "outbox").glob("*.jsonl"))
-    assert sum(len(p.read_text().splitlines()) for p in outbox) == sent
-    modelled = lake.execute("select distinct as_of from analytics_customer_360").fetchall()
-    assert (D,) in modelled
-    ddl = (operated.lake / "lake" / "catalog" / "trino.sql").read_text()
-    assert 'analytics."notifications"' in ddl
-
-
 def _offerlake(operated, *args: str) -> str:
     env = {**os.environ, "OFFERLAKE_LAKE": str(operated.lake), "OFFERLAKE_CONF": str(operated.conf)}
     command = [sys.executable, "-m", "jobs.cli", *args]
@@ -201,34 +146,75 @@ def _applications(cluster) -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def day_one(operated):
+    """D in process (local mode), while the DAGs, parsed, stay paused."""
+    wanted = {"ingest", *CHAIN, "offerlake_pipeline"}
+    wait_for("the DAGs parsed", lambda: wanted <= operated.api.dag_ids(), 300, operated=operated)
+    began = time.monotonic()
+    _offerlake(operated, "pipeline", "--date", str(D))
+    print(f"\npipeline for {D} (in process): {time.monotonic() - began:.0f} s")
+
+
+@pytest.fixture(scope="module")
 def day_two(operated, day_one, spark_cluster):
-    """D + 1 on the cluster: the reactions land, Spark is switched to submit, ingest backfilled
-    for D + 1; ingest's run id."""
+    """D + 1 under the scheduler, on the cluster: the reactions land, the DAGs are unpaused,
+    Spark is switched to submit, ingest backfilled for D + 1; ingest's run id."""
     # every customer told reacts (rates of 1): with the default rates, one run here had none of
     # its 5 notified customers react, and D + 1 landed nothing
     rates = ("--buy-rate", "1", "--accept-rate", "1")
     out = _offerlake(operated, "simulate-reactions", "--date", str(D), *rates)
     landed = list((operated.lake / "onprem" / "landing").glob("*/*/*reactions-*"))
     assert landed, out  # the reactions, in the folder of the day they happened
+    api = operated.api
+    for dag_id in sorted(api.dag_ids()):
+        api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
     _submit_to(operated, spark_cluster)
     landing, seconds = _run_chain(operated, NEXT, lambda: _backfill(operated, NEXT, NEXT))
     print(f"\nscheduler chain for {NEXT} (submit mode, on the cluster): {seconds:.0f} s")
     return landing
 
 
-def test_the_next_day_lands_and_its_backfill_runs_the_chain_again(operated, day_two):
-    runs = operated.api.runs("ingest")
+def test_a_backfilled_ingest_runs_the_whole_chain_for_its_date(operated, day_two):
+    api = operated.api
+    runs = api.runs("ingest")
     (landing,) = [r for r in runs if r["dag_run_id"] == day_two]
     assert landing["run_type"] == "backfill" and landing["state"] == "success"
     assert landing["logical_date"].startswith(NEXT.isoformat())
     # Airflow's own cron clock would have run today's midnight at once after the backfill
-    # (jobs/orchestration/clock.py): nothing ran but the two days asked for
-    assert {r["run_type"] for r in runs} == {"manual", "backfill"}, runs
+    # (jobs/orchestration/clock.py): nothing ran but the day asked for
+    assert {r["run_type"] for r in runs} == {"backfill"}, runs
+    for dag_id in CHAIN:  # no one ran by dag.test: every run was made by the scheduler
+        assert {r["run_type"] for r in api.runs(dag_id)} <= {"asset_triggered", "scheduled"}
+    privacy = [r for r in api.runs("privacy") if r["state"] == "success"]
+    assert privacy[0]["logical_date"] is None  # what made `{{ ds }}` undefined before
+    assert api.returned("privacy", privacy[0]["dag_run_id"], "privacy_gate") == [NEXT.isoformat()]
+
     lake = _lake(operated)
     modelled = lake.execute("select distinct as_of from analytics_customer_360").fetchall()
     assert {(D,), (NEXT,)} <= set(modelled)
+    offers = lake.execute(
+        "select campaign, count(*) from analytics_deliverable_offers where not holdout "
+        "group by campaign"
+    ).fetchall()
+    assert dict(offers).get("car_loan", 0) > 0
+    # the lake's clock is the run date's end (conf/lake.yaml `clock: run_date`): every offer
+    # due by D + 1's end has been handled by D's delivery or D + 1's, and each one once
+    end = f"DATE '{NEXT}' + interval 1 day"
+    due = lake.execute(
+        f"select count(*) from analytics_deliverable_offers where not holdout and send_at < {end}"
+    ).fetchone()[0]
+    statuses = dict(
+        lake.execute(
+            "select status, count(*) from analytics_notifications group by status"
+        ).fetchall()
+    )
+    assert sum(statuses.values()) == due and statuses.get("sent", 0) > 0, (due, statuses)
+    outbox = list((operated.lake / "onprem" / "delivery" / "outbox").glob("*.jsonl"))
+    assert sum(len(p.read_text().splitlines()) for p in outbox) == statuses["sent"]
     delivered = lake.execute("select sum(delivered) from analytics_kpis").fetchone()[0]
     assert delivered > 0  # effectiveness for D + 1 measured D's notifications
+    ddl = (operated.lake / "lake" / "catalog" / "trino.sql").read_text()
+    assert 'analytics."notifications"' in ddl
 
 
 def _runs_for(operated, day, landing: str) -> list[tuple[str, str]]:
@@ -279,7 +265,7 @@ def test_the_cluster_wrote_what_local_mode_writes(operated, day_two):
     assert sent() == lines  # nothing was left unsent by the cluster's delivery
 
 
-def test_a_backfill_of_ingest_plans_one_run_per_day_of_the_range(operated, day_one):
+def test_a_backfill_of_ingest_plans_one_run_per_day_of_the_range(operated):
     """`airflow backfill create --dag-id ingest` (here its REST twin, as a dry run): one run per
     day, each with its logical date, which the chain then carries on (asset event dates)."""
     planned = operated.api.post(
