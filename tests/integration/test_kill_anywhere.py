@@ -19,10 +19,10 @@ import random
 import shutil
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 
 from jobs.cli import main
 from jobs.runtime import faults
@@ -144,10 +144,7 @@ def _has_vault(lake: Lake) -> bool:
     return (lake.root / "onprem" / "vault" / "keys" / "_delta_log").is_dir()
 
 
-def _run(stage: str) -> list[str]:
-    """`run STAGE --date D`; delivery the day after, when D's messages are due (the local
-    clock is the end of the run's day, and quiet hours hold most of them to the next day)."""
-    day = D + timedelta(days=1) if stage == "deliver" else D
+def _run(stage: str, day=D) -> list[str]:
     return ["run", stage, "--date", day.isoformat()]
 
 
@@ -174,20 +171,30 @@ def test_the_model_killed_anywhere_computes_what_one_run_does(gated, modelled, t
 
 
 class Chain:
-    """The modelled bank through match, handoff and delivery for D, uninterrupted, with a copy
-    of the lake before and after each stage and each stage's kill points."""
+    """The modelled bank through match and handoff for D and delivery on the day D's last offer
+    is due (the local clock is the end of the run's day; quiet hours and preferred days hold
+    offers to later days), uninterrupted, with a copy of the lake before and after each stage
+    and each stage's kill points and command."""
 
     def __init__(self, modelled: Lake, root: Path) -> None:
         self.before: dict[str, Lake] = {}
         self.after: dict[str, Lake] = {}
         self.points: dict[str, list[str]] = {}
+        self.argv = {"match": _run("match"), "handoff": _run("handoff")}
         lake = copy_lake(modelled, root / "running")
         for stage in ("match", "handoff", "deliver"):
+            if stage == "deliver":
+                self.argv[stage] = _run(stage, _last_due(lake))
             self.before[stage] = copy_lake(lake, root / f"before-{stage}")
             faults.reset()
-            assert main(["--lake", str(lake.root), *_run(stage)]) == 0
+            assert main(["--lake", str(lake.root), *self.argv[stage]]) == 0
             self.points[stage] = faults.passed()
             self.after[stage] = copy_lake(lake, root / f"after-{stage}")
+
+
+def _last_due(lake: Lake):
+    offers = lake.table("analytics/deliverable_offers").where("not holdout")
+    return offers.agg(F.max(F.to_date("send_at"))).first()[0]
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +202,7 @@ def chain(modelled, tmp_path_factory) -> Chain:
     chain = Chain(modelled[0], tmp_path_factory.mktemp("chain"))
     handoff = chain.after["handoff"].root / "lake" / "handoff" / f"match-{D}"
     assert list(handoff.glob("part-*.parquet")), "the bank's day hands nothing off"
-    assert chain.points["deliver"].count("deliver:sent") > 1, "the delivery sends nothing"
+    assert "deliver:sent" in chain.points["deliver"], "the delivery sends nothing"
     return chain
 
 
@@ -203,7 +210,7 @@ def chain(modelled, tmp_path_factory) -> Chain:
 def test_a_campaign_stage_killed_anywhere_ends_as_one_run(chain, stage, tmp_path):
     """Match, handoff and delivery: the same offers, files and messages, none sent twice."""
     before, after = chain.before[stage], chain.after[stage]
-    check(stage, before, _run(stage), after, chain.points[stage], tmp_path)
+    check(stage, before, chain.argv[stage], after, chain.points[stage], tmp_path)
 
 
 def _one_customer(lake: Lake) -> int:
