@@ -53,18 +53,19 @@ demo: setup
 # (tests/conftest.py), so the scheduler's chain and the bank's stages run side by side.
 TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not soak"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
-# kill -9 trials (README, "Killed anywhere"): `make kill` two seeded kill points per stage,
-# `make soak` every kill point of every stage, one by one; the trials go to bench/results/
+# kill -9 trials (README, "Killed anywhere"): `make kill` two seeded kill points per stage (as
+# `make test` does), `make soak` every kill point of every stage, one by one; the trials go to
+# bench/results/
 kill: setup
 	mkdir -p bench/results
-	OFFERLAKE_KILL_REPORT=bench/results/kill.json $(BIN)/pytest -q -m soak -s \
+	OFFERLAKE_KILL_REPORT=bench/results/kill.json $(BIN)/pytest -q -s \
 		tests/integration/test_kill_anywhere.py
 
 soak: setup
 	mkdir -p bench/results
-	OFFERLAKE_SOAK=1 OFFERLAKE_KILL_REPORT=bench/results/soak.json $(BIN)/pytest -q -m soak -s \
+	OFFERLAKE_SOAK=1 OFFERLAKE_KILL_REPORT=bench/results/soak.json $(BIN)/pytest -q -s \
 		tests/integration/test_kill_anywhere.py
 
 # Airflow standalone with offerlake's DAGs on http://localhost:8080 (prints the login).
