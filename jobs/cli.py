@@ -410,20 +410,22 @@ def _cell(value) -> str:
 
 
 def _query(args: argparse.Namespace, config: LakeConfig) -> None:
+    """Lake-side: the SQL is checked (one read-only query over the lake's views) and the engine
+    can reach nothing else (jobs/catalog/analyst_sql.py)."""
     from jobs.catalog.queries import QUERIES
 
     sql = QUERIES.get(args.sql, args.sql)
     if args.engine == "duckdb":
         from jobs.catalog import duckdb_lake
 
-        result = duckdb_lake.connect(config).sql(sql)
+        result = duckdb_lake.query(config, sql)
         columns, rows = result.columns, result.fetchall()
     else:
-        from jobs.catalog.queries import spark_views
+        from jobs.catalog.queries import spark_query
         from jobs.runtime.context import RunContext
         from jobs.runtime.zones import Side
 
-        frame = spark_views(RunContext(config, Side.LAKE, date.today())).sql(sql)
+        frame = spark_query(RunContext(config, Side.LAKE, date.today()), sql)
         columns, rows = frame.columns, [tuple(r) for r in frame.collect()]
     table = Table(title=args.sql if args.sql in QUERIES else "query")
     for column in columns:

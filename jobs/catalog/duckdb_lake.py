@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 from duckdb_extensions import import_extension
 
+from jobs.catalog.analyst_sql import checked
 from jobs.catalog.queries import view_name
 from jobs.catalog.tables import ZONES
 from jobs.errors import ConfigError
@@ -21,12 +22,14 @@ def _literal(text: str) -> str:
 
 
 def connect(config: LakeConfig) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with a view per lake table (`analytics_kpis`, `stage_allies`, ...)."""
+    """An in-memory DuckDB with a view per lake table (`analytics_kpis`, `stage_allies`, ...),
+    which can read those tables' folders and nothing else."""
     if "://" in config.lake_root:
         raise ConfigError("duckdb: the lake is not a local folder; query S3 with Athena or Trino")
     con = duckdb.connect()
     import_extension("delta", con=con)
     con.execute("LOAD delta")
+    tables = []
     for zone in ZONES:
         root = Path(zone_root(config, zone))
         if not root.is_dir():
@@ -34,4 +37,17 @@ def connect(config: LakeConfig) -> duckdb.DuckDBPyConnection:
         for table in sorted(p for p in root.iterdir() if (p / "_delta_log").is_dir()):
             view = view_name(zone.value, table.name)
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM delta_scan({_literal(str(table))})")
+            tables.append(f"{table}/")
+    # shut: no file but the views' tables may be read, nothing may be written, attached or
+    # installed, and no one can undo it (on-prem zones and the vault key stay out of reach)
+    con.execute(f"SET allowed_directories = [{', '.join(map(_literal, tables))}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     return con
+
+
+def query(config: LakeConfig, sql: str) -> duckdb.DuckDBPyRelation:
+    """An analyst's SQL over the views, checked first (jobs/catalog/analyst_sql.py)."""
+    con = connect(config)
+    listed = con.execute("select view_name from duckdb_views() where not internal").fetchall()
+    return con.sql(checked(sql, {v for (v,) in listed}, "duckdb"))

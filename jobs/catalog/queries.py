@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from jobs.catalog.analyst_sql import checked
 from jobs.catalog.tables import ZONES
 from jobs.runtime import delta_io
 from jobs.runtime.context import RunContext
@@ -55,10 +56,23 @@ def for_trino(sql: str, catalog: str, schemas: dict[str, str]) -> str:
     )
 
 
-def spark_views(ctx: RunContext) -> SparkSession:
-    """Every stage and analytics table as a temporary view of ctx's Spark session."""
+def spark_views(ctx: RunContext, session: SparkSession | None = None) -> SparkSession:
+    """Every stage and analytics table as a temporary view of `session` (ctx's by default)."""
+    session = session or ctx.spark
     for zone in ZONES:
         root = ctx.zone_path(zone)
         for name in delta_io.list_tables(ctx.spark, root):
-            ctx.read(f"{zone.value}/{name}").createOrReplaceTempView(view_name(zone.value, name))
-    return ctx.spark
+            table = delta_io.read_delta(session, ctx.path(f"{zone.value}/{name}"))
+            table.createOrReplaceTempView(view_name(zone.value, name))
+    return session
+
+
+def spark_query(ctx: RunContext, sql: str) -> DataFrame:
+    """An analyst's SQL over the views, checked first (jobs/catalog/analyst_sql.py), in a
+    session of its own that runs no SQL on paths (`delta.`/...``, `parquet.`/...``): the
+    second wall."""
+    session = ctx.spark.newSession()
+    session.conf.set("spark.sql.runSQLOnFiles", "false")
+    spark_views(ctx, session)
+    views = {t.name for t in session.catalog.listTables() if t.isTemporary}
+    return session.sql(checked(sql, views, "spark"))
