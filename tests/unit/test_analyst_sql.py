@@ -18,7 +18,12 @@ from jobs.runtime.config import LakeConfig
 from jobs.runtime.context import RunContext
 from jobs.runtime.zones import Side
 
-VIEWS = {"analytics_kpis", "analytics_segments", "analytics_effective_notifications", "stage_x"}
+VIEWS = {
+    "analytics_kpis",
+    "analytics_segments",
+    "analytics_effective_notifications",
+    "stage_allies",
+}
 KEY = "onprem/keys/vault.key"
 RAW = "onprem/raw/crm_clients"
 
