@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from jobs.errors import OfferlakeError
+from jobs.model import expressions
 from jobs.model.windows import Window, parse_window
 
 AGGS = (
@@ -170,6 +171,8 @@ def load_catalog(conf_dir: Path) -> Catalog:
             sources[table] = Source(table, spec["customer"], via, time, ally)
         for dim, labels in (doc.get("dimensions") or {}).items():
             dimensions[dim] = tuple((str(k), str(v)) for k, v in labels.items())
+            for label, condition in dimensions[dim]:
+                _checked(f"dimension {dim}", f"label {label}", condition)
     families: list[Family] = []
     derived: list[Metric] = []
     for path, doc in docs.items():
@@ -179,6 +182,9 @@ def load_catalog(conf_dir: Path) -> Catalog:
             where = f"{path.name}: derived metric {spec.get('name')}"
             if not spec.get("name") or not spec.get("expression"):
                 raise CatalogError(f"{where}: needs a name and an expression")
+            _checked(where, "expression", str(spec["expression"]))
+            if spec.get("type", "double") not in TYPES:
+                raise CatalogError(f"{where}: unknown type {spec['type']!r}; one of {TYPES}")
             derived.append(
                 Metric(
                     name=spec["name"],
@@ -201,6 +207,15 @@ def load_catalog(conf_dir: Path) -> Catalog:
             )
         seen[m.name] = where
     return Catalog(sources, families, metrics, derived)
+
+
+def _checked(where: str, what: str, expression: str) -> None:
+    """A SQL snippet that Spark will splice into the model's SELECT: names, literals and
+    allowed functions only (jobs/model/expressions.py)."""
+    try:
+        expressions.check(expression)
+    except expressions.ExpressionRefused as refused:
+        raise CatalogError(f"{where}: {what} `{expression}`: {refused}") from None
 
 
 def _family(path: Path, spec: dict, index: int, sources: dict, dimensions: dict) -> Family:
@@ -243,6 +258,9 @@ def _family(path: Path, spec: dict, index: int, sources: dict, dimensions: dict)
     if not needed <= placeholders:
         missing = ", ".join("{" + n + "}" for n in sorted(needed - placeholders))
         raise CatalogError(f"{where}: the name needs {missing} to tell its metrics apart")
+    for what in ("filter", "value"):
+        if spec.get(what) is not None:
+            _checked(where, what, str(spec[what]))
     kind = spec.get("type", "double")
     if kind not in TYPES:
         raise CatalogError(f"{where}: unknown type {kind!r}; one of {', '.join(TYPES)}")
