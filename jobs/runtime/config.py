@@ -141,7 +141,8 @@ class LakeConfig:
         lake: str | None = None,
         environment: str | None = None,
     ) -> LakeConfig:
-        """Load conf/lake.yaml; `lake` (or OFFERLAKE_LAKE) overrides the lake root.
+        """Load conf/lake.yaml; `lake` (or OFFERLAKE_LAKE) overrides the lake root, and the on-prem
+        root too only where the environment has none of its own.
 
         >>> LakeConfig.load(lake="/tmp/lake").lake_root
         '/tmp/lake'
@@ -162,9 +163,15 @@ class LakeConfig:
         lake_root = lake or os.environ.get("OFFERLAKE_LAKE") or env.get("lake_root")
         if not lake_root:
             raise ConfigError(f"{path}: environments.{name}.lake_root is required")
-        onprem_root = (
-            env.get("onprem_root") if not (lake or os.environ.get("OFFERLAKE_LAKE")) else None
-        )
+        # on-prem zones stay where the environment puts them, whatever --lake says: raw, the
+        # vault, its key file and the outbox never follow the lake into a bucket; an environment
+        # without `onprem_root` keeps both sides in one local folder (a laptop, the demo, tests)
+        onprem_root = str(env.get("onprem_root") or lake_root)
+        if "://" in onprem_root:
+            raise ConfigError(
+                f"{path}: environments.{name}: the on-prem root must be a local folder, not "
+                f"{onprem_root} (on-prem zones never leave the bank; set onprem_root)"
+            )
         spark = data.get("spark") or {}
         spark_conf = spark.get("conf") or {}
         if not isinstance(spark_conf, dict):
@@ -172,7 +179,7 @@ class LakeConfig:
         return cls(
             environment=name,
             lake_root=_absolute(str(lake_root)),
-            onprem_root=_absolute(str(onprem_root or lake_root)),
+            onprem_root=_absolute(onprem_root),
             spark_master=str(env.get("spark_master", "local[*]")),
             app_name=str(spark.get("app_name", "offerlake")),
             spark_conf={str(k): str(v) for k, v in spark_conf.items()},

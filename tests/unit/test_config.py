@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from jobs.errors import ConfigError, ZoneAccessError
 from jobs.runtime.config import LakeConfig
@@ -106,3 +107,25 @@ def test_serving_settings_errors_name_the_file_and_the_entry(tmp_path):
     (tmp_path / "serving.yaml").write_text("dynamodb: {table: profiles}\nmetrics: []\n")
     with pytest.raises(ConfigError, match=r"serving\.yaml: metrics: List should have at least 1"):
         load(tmp_path)
+
+
+def test_the_lake_flag_moves_the_lake_only_where_on_prem_has_a_root_of_its_own(monkeypatch):
+    """`OFFERLAKE_ENV=production offerlake pipeline --lake s3a://bucket/x` once wrote raw, the
+    vault, its key file and the outbox into the bucket (and the key to ./s3a:/...)."""
+    monkeypatch.delenv("OFFERLAKE_LAKE", raising=False)
+    config = LakeConfig.load(environment="production", lake="s3a://other-bucket/x")
+    assert zone_root(config, Zone.STAGE) == "s3a://other-bucket/x/lake/stage"
+    for zone in (Zone.RAW, Zone.VAULT, Zone.KEYS, Zone.DELIVERY):
+        assert zone_root(config, zone).startswith("/data/offerlake/onprem/")
+    monkeypatch.setenv("OFFERLAKE_LAKE", "s3a://other-bucket/y")
+    assert LakeConfig.load(environment="production").onprem_root == "/data/offerlake"
+
+
+@pytest.mark.parametrize("onprem", [None, "s3a://bucket/bank", "file:///data/bank"])
+def test_an_on_prem_root_that_is_not_a_local_folder_is_refused_at_start(tmp_path, onprem):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    env = {"lake_root": "s3a://bucket/lake", **({"onprem_root": onprem} if onprem else {})}
+    (conf / "lake.yaml").write_text(yaml.safe_dump({"environments": {"bank": env}}))
+    with pytest.raises(ConfigError, match="environments.bank: the on-prem root must be a local"):
+        LakeConfig.load(conf, environment="bank")
