@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from jobs.runtime import delta_io
 from jobs.runtime.config import LakeConfig
-from jobs.runtime.zones import Side, Zone, check_access, parse_table_ref, zone_root
+from jobs.runtime.zones import Side, Zone, check_access, confine, parse_table_ref, zone_root
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,12 @@ class RunContext:
 
     def zone_path(self, zone: Zone) -> str:
         check_access(self.side, zone)
-        return zone_root(self.config, zone)
+        return confine(self.config, self.side, zone_root(self.config, zone))
 
     def path(self, ref: str) -> str:
         """`"raw/crm_clients"` -> its storage path, if this side may touch that zone."""
         zone, table = parse_table_ref(ref)
-        return f"{self.zone_path(zone)}/{table}"
+        return confine(self.config, self.side, f"{self.zone_path(zone)}/{table}")
 
     def read(self, ref: str, version: int | None = None) -> DataFrame:
         return delta_io.read_delta(self.spark, self.path(ref), version=version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 
 from jobs.errors import ZoneAccessError
@@ -59,7 +60,32 @@ def parse_table_ref(ref: str) -> tuple[Zone, str]:
         ) from None
     if not table:
         raise ZoneAccessError(f"'{ref}' names no table after the zone")
+    if table.startswith("/") or ".." in table.split("/") or "\\" in table or ":" in table:
+        raise ZoneAccessError(f"'{ref}': a table is a name inside its zone, not a path")
     return zone, table
+
+
+def _local(path: str) -> str | None:
+    """A local path's real location (symlinks and `..` resolved), or None for an object store."""
+    if path.startswith("file:"):
+        path = path.removeprefix("file:").removeprefix("//")
+    elif "://" in path:
+        return None
+    return os.path.realpath(path)
+
+
+def confine(config: LakeConfig, side: Side, path: str) -> str:
+    """`path` itself, if a `side` job may touch it: a lake-side job gets nothing that is, or
+    resolves to (symlinks, `..`, `file:`), a place under the on-prem root."""
+    if side is Side.ONPREM:
+        return path
+    real, onprem = _local(path), _local(f"{config.onprem_root}/{Side.ONPREM.value}")
+    if real is not None and onprem is not None and (real + os.sep).startswith(onprem + os.sep):
+        raise ZoneAccessError(
+            "a lake-side job may not access an on-prem path (it resolves under "
+            f"{config.onprem_root}/onprem); only on-prem jobs see on-prem zones"
+        )
+    return path
 
 
 def check_access(side: Side, zone: Zone) -> None:

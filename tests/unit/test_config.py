@@ -129,3 +129,45 @@ def test_an_on_prem_root_that_is_not_a_local_folder_is_refused_at_start(tmp_path
     (conf / "lake.yaml").write_text(yaml.safe_dump({"environments": {"bank": env}}))
     with pytest.raises(ConfigError, match="environments.bank: the on-prem root must be a local"):
         LakeConfig.load(conf, environment="bank")
+
+
+def _lake_side(root: Path):
+    from datetime import date
+
+    from jobs.runtime.context import RunContext
+
+    return RunContext(LakeConfig.load(lake=str(root)), Side.LAKE, date(2026, 3, 1))
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "stage/../../onprem/raw/crm_clients",
+        "analytics/../../onprem/keys",
+        "stage//onprem/raw/crm_clients",
+        "stage/file:/onprem/raw",
+        "stage/..",
+    ],
+)
+def test_a_lake_side_context_refuses_a_table_spelled_as_a_path(tmp_path, ref):
+    with pytest.raises(ZoneAccessError, match="not a path|names no table"):
+        _lake_side(tmp_path).path(ref)
+
+
+def test_a_lake_side_context_refuses_a_lake_folder_that_leads_on_prem(tmp_path):
+    """A symlink in the lake (a table, or a whole zone) to an on-prem folder is refused where
+    it resolves, not where it is spelled."""
+    raw = tmp_path / "onprem" / "raw" / "crm_clients"
+    raw.mkdir(parents=True)
+    stage = tmp_path / "lake" / "stage"
+    stage.mkdir(parents=True)
+    (stage / "clients").symlink_to(raw)
+    ctx = _lake_side(tmp_path)
+    assert ctx.path("stage/transactions") == f"{tmp_path}/lake/stage/transactions"
+    with pytest.raises(ZoneAccessError, match="resolves under"):
+        ctx.path("stage/clients")
+    (tmp_path / "lake" / "analytics").symlink_to(tmp_path / "onprem" / "raw")
+    with pytest.raises(ZoneAccessError, match="resolves under"):
+        ctx.path("analytics/crm_clients")
+    with pytest.raises(ZoneAccessError, match="resolves under"):
+        ctx.zone_path(Zone.ANALYTICS)
