@@ -73,7 +73,7 @@ class Lookups:
         return self.sizes.get(kind, (0, 0))[1]
 
     def release(self) -> None:
-        self.tokens.unpersist()
+        self.tokens.unpersist(blocking=True)
 
 
 def with_tokens(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups) -> DataFrame:
@@ -222,17 +222,21 @@ def run(ctx: RunContext) -> list[JobResult]:
 def _gate(ctx: RunContext, policy: PrivacyPolicy, raws: dict, vault: Vault) -> list[JobResult]:
     began = time.perf_counter()
     lookups = Lookups(vault.tokenize(tokenized_values(ctx.spark, policy, raws)))
-    log.info("tokens of %d kinds in %.1f s", len(lookups.sizes), time.perf_counter() - began)
-    for name, raw in sorted(raws.items()):
-        contacts = _contacts(name, raw, policy, lookups)
-        if contacts is not None:
-            vault.store_contacts(contacts)
-    # two tables at a time (threads sharing the session): one's driver work overlaps the
-    # other's Spark tasks; each table is its own Delta commit
-    with ThreadPoolExecutor(TABLES_AT_ONCE, thread_name_prefix="privacy") as pool:
-        staged = pool.map(lambda item: _stage(ctx, policy, lookups, *item), sorted(raws.items()))
-        results = list(staged)
-    lookups.release()
+    try:
+        log.info("tokens of %d kinds in %.1f s", len(lookups.sizes), time.perf_counter() - began)
+        for name, raw in sorted(raws.items()):
+            contacts = _contacts(name, raw, policy, lookups)
+            if contacts is not None:
+                vault.store_contacts(contacts)
+        # two tables at a time (threads sharing the session): one's driver work overlaps the
+        # other's Spark tasks; each table is its own Delta commit
+        with ThreadPoolExecutor(TABLES_AT_ONCE, thread_name_prefix="privacy") as pool:
+            staged = pool.map(
+                lambda item: _stage(ctx, policy, lookups, *item), sorted(raws.items())
+            )
+            results = list(staged)
+    finally:  # the clear values and their tokens leave Spark's cache, even on a failure
+        lookups.release()
     if policy.reachability:
         written = ctx.write(
             f"stage/{REACHABILITY}", vault.reachability(policy.reachability), mode="overwrite"

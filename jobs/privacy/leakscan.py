@@ -260,8 +260,10 @@ def _hits(tables: dict[str, DataFrame], pii: DataFrame) -> list[Hit]:
             "n",
         )
     )
-    rows = equal.unionByName(detected).collect()
-    candidates.unpersist()
+    try:
+        rows = equal.unionByName(detected).collect()
+    finally:
+        candidates.unpersist(blocking=True)
     # a name equal to a city or a street is chance; a column of names is a leak: a name
     # match counts when at least NAME_SHARE of the column's distinct values are names
     names = [r for r in rows if r["is_name"] and r["n"] >= 2]
@@ -286,6 +288,8 @@ def scan(ctx: RunContext, policy: PrivacyPolicy) -> tuple[list[Hit], int]:
         return [], 0
     with wide_rows(ctx.spark):
         pii = pii_values(policy, raw_tables(ctx), ctx.spark).persist()
-        hits = _hits(tables, pii)
-        pii.unpersist()
+        try:
+            hits = _hits(tables, pii)
+        finally:  # raw's clear values leave Spark's cache, even on a failure
+            pii.unpersist(blocking=True)
     return sorted(hits, key=lambda h: (h.table, h.column, h.found)), len(tables)

@@ -73,6 +73,7 @@ class Vault:
         self.store = store
         self.provider = provider
         self.job = job
+        self._cached: list[DataFrame] = []  # clear values held in Spark's cache until close()
         self._load_keys()
         self._keys_df = sc.key_row(
             ctx.spark,
@@ -117,7 +118,12 @@ class Vault:
             raise
 
     def close(self) -> None:
-        """Release the vault's lock (the process's exit releases it too)."""
+        """Drop what the vault cached in Spark (clear values with their blind indexes), so no
+        later stage of the process finds them in memory, and release the vault's lock (the
+        process's exit releases it too)."""
+        for frame in self._cached:
+            frame.unpersist(blocking=True)
+        self._cached.clear()
         if self.store.held is not None:
             self.store.held.release()
 
@@ -250,6 +256,7 @@ class Vault:
         """
         kinds = self.policy.kinds
         indexed = self.indexed(values).persist()
+        self._cached.append(indexed)
         prefix = F.create_map(*[F.lit(x) for k, spec in kinds.items() for x in (k, spec.prefix)])
         personal = F.col("kind").isin(*[k for k, spec in kinds.items() if spec.personal])
         known = self.store.read("token_map").select("kind", "blind_index")
