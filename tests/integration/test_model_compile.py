@@ -182,10 +182,9 @@ def test_a_bad_expression_is_an_error_naming_file_and_metric(spark, tmp_path, ch
     spec = {**CATALOG, "families": [CATALOG["families"][0], {**CATALOG["families"][1], **change}]}
     (tmp_path / "features").mkdir()
     (tmp_path / "features" / "t.yaml").write_text(yaml.safe_dump(spec))
-    catalog = load_catalog(tmp_path)
     base = spark.createDataFrame([], "customer string").schema
-    with pytest.raises(CatalogError) as error:
-        validate(spark, catalog, schemas(spark), base)
+    with pytest.raises(CatalogError) as error:  # at load (parsing) or against the schemas
+        validate(spark, load_catalog(tmp_path), schemas(spark), base)
     assert message in str(error.value)
 
 
