@@ -17,6 +17,9 @@ os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parents[1] / "dags"))
 
+# the generated bank's fixtures (bank, ingested, gated, modelled, lake), one set for every folder
+pytest_plugins = ["tests.lakes"]
+
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 

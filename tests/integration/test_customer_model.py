@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from jobs.cli import main
 from jobs.model.catalog import load_catalog
 from jobs.model.quality import DataQualityError
-from tests.integration.conftest import SMALL_BANK, copy_lake
+from tests.lakes import SMALL_BANK, copy_lake
 
 RUN_DATE = SMALL_BANK.delivery_date
 

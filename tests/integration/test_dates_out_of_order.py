@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from pyspark.sql import functions as F
 
-from tests.integration.conftest import SMALL_BANK, copy_lake
+from tests.lakes import SMALL_BANK, copy_lake
 
 D = SMALL_BANK.delivery_date
 NEXT = D + timedelta(days=1)

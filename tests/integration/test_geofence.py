@@ -18,7 +18,7 @@ from jobs.geofence.settings import GeofenceSettings
 from jobs.geofence.visits import hits
 from jobs.runtime.context import RunContext
 from jobs.runtime.zones import Side
-from tests.integration.conftest import Lake
+from tests.lakes import Lake
 
 DAY = date(2026, 3, 10)
 A, E2 = 6378137.0, 0.00669437999014  # WGS84
@@ -239,7 +239,7 @@ def test_settings_refuse_a_wrong_value(tmp_path):
 def test_the_generated_city_fires_offers_at_its_allies(gated, tmp_path):
     """The small bank's opted-in customers shop at allies on their way home: events fire, only
     for opted-in customers, inside each fence, while the ally's offer is live."""
-    from tests.integration.conftest import SMALL_BANK, copy_lake
+    from tests.lakes import SMALL_BANK, copy_lake
 
     lake = copy_lake(gated[0], tmp_path)
     day = SMALL_BANK.delivery_date
@@ -265,7 +265,7 @@ def test_the_generated_city_fires_offers_at_its_allies(gated, tmp_path):
 
 def test_simulate_route_fires_near_a_store_and_not_far_from_stores(gated, tmp_path, capsys):
     from jobs.cli import main
-    from tests.integration.conftest import SMALL_BANK
+    from tests.lakes import SMALL_BANK
 
     lake = gated[0]
     day = SMALL_BANK.delivery_date.isoformat()

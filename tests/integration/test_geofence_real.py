@@ -19,7 +19,7 @@ from jobs.geofence.pings import screen
 from jobs.geofence.settings import GeofenceSettings
 from jobs.geofence.visits import hits, visits
 from jobs.ingest.public import ingest_public
-from tests.integration.conftest import DELIVERY, Lake
+from tests.lakes import DELIVERY, Lake
 
 STAY_RADIUS_M = 200.0  # a stay: pings within this of its first ping ...
 STAY_MINUTES = 20  # ... for at least this long, with no gap longer than the visit gap

@@ -15,7 +15,7 @@ from chispa import assert_df_equality
 from jobs.delivery import manifest
 from jobs.delivery.handoff import SCHEMA
 from jobs.delivery.manifest import HandoffError
-from tests.integration.conftest import Lake
+from tests.lakes import Lake
 
 DAY = date(2026, 3, 31)
 RUN = "match-2026-03-31"

@@ -10,9 +10,9 @@ import pytest
 from chispa import assert_df_equality
 
 from jobs.runtime.lineage import LINEAGE
-from tests.integration.conftest import RAW_TABLES as TABLES
-from tests.integration.conftest import SMALL_BANK as SPEC
-from tests.integration.conftest import Lake, fresh_lake
+from tests.lakes import RAW_TABLES as TABLES
+from tests.lakes import SMALL_BANK as SPEC
+from tests.lakes import Lake, fresh_lake
 
 
 def versions(lake: Lake) -> dict[str, int]:

@@ -10,7 +10,7 @@ import pytest
 
 from jobs.generate.bank import BankSpec, generate_bank
 from jobs.runtime.config import conf_dir
-from tests.integration.conftest import Lake
+from tests.lakes import Lake
 
 PG_URL = os.environ.get("OFFERLAKE_PG_URL")
 pytestmark = [

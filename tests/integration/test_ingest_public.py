@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from jobs.ingest.public import ingest_public
-from tests.integration.conftest import DELIVERY, Lake
+from tests.lakes import DELIVERY, Lake
 
 
 def ingest(lake: Lake, **sources) -> dict:

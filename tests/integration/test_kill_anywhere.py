@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from jobs.cli import main
 from jobs.runtime import faults
 from jobs.runtime.config import DEFAULT_CONF_DIR
-from tests.integration.conftest import (
+from tests.lakes import (
     SMALL_BANK,
     Lake,
     copy_lake,

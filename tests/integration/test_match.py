@@ -15,7 +15,7 @@ from jobs.cli import main
 from jobs.delivery import manifest
 from jobs.delivery.handoff import SCHEMA
 from jobs.privacy.commands import leakscan
-from tests.integration.conftest import SMALL_BANK, copy_lake
+from tests.lakes import SMALL_BANK, copy_lake
 
 DAY = SMALL_BANK.delivery_date  # 2026-01-20, a Tuesday
 TEST_CAMPAIGNS = """

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from jobs.ingest.public import ingest_public
 from jobs.privacy.commands import leakscan
-from tests.integration.conftest import DELIVERY, Lake
+from tests.lakes import DELIVERY, Lake
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from jobs.generate.reactions import ReactionsError, simulate
 from jobs.match.run import run_id_of
 from jobs.privacy.policy import load_policy
 from jobs.privacy.vault import Vault
-from tests.integration.conftest import SMALL_BANK, copy_lake
+from tests.lakes import SMALL_BANK, copy_lake
 
 DAY = SMALL_BANK.delivery_date
 NEXT = DAY + timedelta(days=1)

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from jobs.cli import main
 from jobs.serving.settings import load
-from tests.integration.conftest import SMALL_BANK, copy_lake
+from tests.lakes import SMALL_BANK, copy_lake
 
 DAY = SMALL_BANK.delivery_date
 REGION = "eu-central-1"

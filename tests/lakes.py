@@ -1,4 +1,5 @@
-"""Fixtures for stage tests: a fresh lake with hand-made landing files, and running ingest on it."""
+"""Fixtures for stage tests (integration and security): a fresh lake with hand-made landing
+files, and the small generated bank ingested, gated and modelled once per test session."""
 
 from __future__ import annotations
 
