@@ -21,3 +21,27 @@ def write_line(file: TextIO, text: str) -> None:
     file.write(text + "\n")
     file.flush()
     os.fsync(file.fileno())
+
+
+def rewrite_without(path: Path, unwanted) -> int:
+    """Replace the file whole (a temporary file, fsync'd, then renamed) without the lines for
+    which `unwanted(line)` is true; the number of lines left out. A file left empty is deleted."""
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if unwanted(line):
+            dropped += 1
+        else:
+            kept.append(line)
+    if not dropped:
+        return 0
+    if not kept:
+        path.unlink()
+        return dropped
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(kept) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return dropped

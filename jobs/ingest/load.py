@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.errors import ConfigError
-from jobs.ingest import ledger
+from jobs.ingest import erased, ledger
 from jobs.ingest.checks import check_delivery
 from jobs.ingest.fields import apply_fields
 from jobs.ingest.landed import UnreadableFileError
@@ -24,7 +24,7 @@ from jobs.ingest.readers import Parsed
 from jobs.ingest.sources import TableSpec
 from jobs.runtime import delta_io, quarantine
 from jobs.runtime.context import JobResult, RunContext
-from jobs.runtime.lineage import with_lineage
+from jobs.runtime.lineage import STATS_LINEAGE, with_lineage
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +98,15 @@ def load_table(
             before = set(typed.columns)
             typed = refine(typed)
             columns += [c for c in typed.columns if c not in before and not c.startswith("_")]
-        typed = mark_duplicates(typed, table.keys)
-        # keep what the two writes need: the source text only for rows that go to quarantine
+        typed = mark_duplicates(erased.mark(ctx, table.name, typed), table.keys)
+        # keep what the two writes need: the source text only for rows that go to quarantine,
+        # and not even that of an erased customer's row
+        kept = F.col("_rule").isNotNull() & (F.col("_rule") != erased.RULE)
         typed = typed.select(
             *columns,
             "_source_file",
             "_record",
-            F.when(F.col("_rule").isNotNull(), F.col("_original")).alias("_original"),
+            F.when(kept, F.col("_original")).alias("_original"),
             "_encoding",
             "_rule",
             "_reason",
@@ -143,7 +145,11 @@ def load_table(
                 frames.append(quarantine.file_rows_frame(ctx.spark, parsed.file_rows, ctx.run_id))
             bad = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
             delta_io.merge_delta(
-                bad, ctx.path(f"quarantine/{table.name}"), quarantine.KEYS, changed="reason"
+                bad,
+                ctx.path(f"quarantine/{table.name}"),
+                quarantine.KEYS,
+                changed="reason",
+                stats_columns=quarantine.STATS_COLUMNS,
             )
         if typed is not None and written:
             good = with_lineage(typed.filter(F.col("_rule").isNull()), columns, ctx.run_id)
@@ -155,6 +161,7 @@ def load_table(
                 partition_by=table.partition_by,
                 changed="_row_hash",
                 evolve=check_schema(ctx, table, good, path),
+                stats_columns=STATS_LINEAGE,
             )
     finally:
         if typed is not None:

@@ -17,14 +17,12 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 
 from jobs.errors import OfferlakeError
-from jobs.ingest import ledger
+from jobs.ingest import erased, ledger
 from jobs.ingest.engine import ingest_feed
 from jobs.ingest.retention import purge_landing
 from jobs.ingest.sources import FeedSpec, load_sources
 from jobs.privacy.policy import load_policy
-from jobs.privacy.vault import vault_lock
 from jobs.runtime.context import JobResult, RunContext
-from jobs.runtime.locks import SHARED
 
 log = logging.getLogger(__name__)
 FEEDS_AT_ONCE = 2
@@ -66,10 +64,11 @@ def run(
     ]
     ledger.ingested_checksums(ctx, "")  # the session and the ledger's entries, before threads
     # the vault's lock, shared: an erasure (holding it alone) deletes raw and quarantine rows and
-    # vacuums their files at 0 hours, which must never meet this run's uncommitted files
+    # vacuums their files at 0 hours, which must never meet this run's uncommitted files; rows of
+    # erased customers delivered again are refused (jobs/ingest/erased.py)
     policy = load_policy(ctx.config.conf_dir)
     with (
-        vault_lock(ctx, policy, SHARED),
+        erased.watching(ctx, policy),
         ledger.batched(ctx),
         ThreadPoolExecutor(FEEDS_AT_ONCE, thread_name_prefix="ingest") as p,
     ):

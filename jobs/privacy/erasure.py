@@ -7,10 +7,13 @@
    records). The plan is written to `onprem/erasure/<id>.json` (0600, fsync'd) before anything
    is deleted: raw rows are the only place linked values can be found, so after a crash the
    re-run reads the plan, not raw.
-2. Delete every row holding one of those values: raw by clear value, stage by token (stage
+2. Delete every row holding one of those values: raw by clear value (a MERGE with a table of
+   the values: the Delta log's text names columns, never a value), stage by token (stage
    tables without a raw twin, such as contact_reachability, and analytics tables by token in
-   any text column), quarantine by identifying text; then VACUUM the tables that lost rows so
-   no old file still has them; handoff runs holding a token are rewritten without its rows.
+   any text column), quarantine by identifying text (decoded, whole words:
+   jobs/privacy/mentions.py); then VACUUM the tables that lost rows so no old file still has
+   them; handoff runs holding a token are rewritten without its rows, and outbox files without
+   the customers' messages.
 3. Crypto-shred: destroy the data keys of the personal tokens and delete their encrypted
    contacts, blank every erased token's encrypted value (and vacuum the vault's history).
 4. Keep an erasure record per token (token, kind, time, tables, rows) with no personal data,
@@ -37,14 +40,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from jobs.delivery import handoff
-from jobs.privacy import purges
+from jobs.delivery import handoff, lines
+from jobs.privacy import mentions, purges
 from jobs.privacy.gate import raw_tables, tokenized_columns
 from jobs.privacy.policy import PrivacyPolicy
 from jobs.privacy.spark_crypto import normalized
 from jobs.privacy.vault import Vault, VaultError
 from jobs.privacy.vault_store import vacuum
 from jobs.runtime import delta_io
+from jobs.runtime import quarantine as quarantine_rows
 from jobs.runtime.context import RunContext
 from jobs.runtime.faults import commit_point, kill_point
 from jobs.runtime.zones import Zone
@@ -52,7 +56,6 @@ from jobs.runtime.zones import Zone
 log = logging.getLogger(__name__)
 
 KIND = "client"
-QUARANTINE_MATCH_CHARS = 6  # shorter clear values (small ids) are too common to match in text
 
 
 @dataclass(frozen=True)
@@ -104,26 +107,65 @@ def _any(conditions: list[Column]) -> Column | None:
     return reduce(lambda a, b: a | b, conditions) if conditions else None
 
 
+def _commit_deleted(table: DeltaTable, path: str, before: int, touched: list[str]) -> int:
+    """Rows the table's last commit deleted (its metrics: the table is scanned once), 0 when
+    nothing was committed since `before`. A table that lost rows joins `touched`."""
+    commit_point(path)
+    last = table.history(1).first()
+    if last.version == before or last.operation not in ("DELETE", "MERGE"):
+        return 0
+    metrics = last.operationMetrics
+    rows = int(metrics.get("numDeletedRows", metrics.get("numTargetRowsDeleted", "0")))
+    if rows:
+        touched.append(path)
+    return rows
+
+
 def _delete(ctx: RunContext, ref: str, condition: Column | None, touched: list[str]) -> int:
-    """Delete the rows matching condition; the number deleted (from the commit's metrics, so
-    the table is scanned once). A table that lost rows joins `touched`, to be vacuumed."""
+    """Delete the rows matching condition (on tokens only: the condition's text is kept in
+    the table's log); the number deleted."""
     if condition is None:
         return 0
     path = ctx.path(ref)
     table = DeltaTable.forPath(ctx.spark, path)
     before = table.history(1).first().version
     table.delete(condition)
-    commit_point(path)
-    last = table.history(1).first()
-    if last.version == before or last.operation != "DELETE":
+    return _commit_deleted(table, path, before, touched)
+
+
+def _delete_joined(
+    ctx: RunContext, ref: str, source: DataFrame, on: Column, touched: list[str]
+) -> int:
+    """Delete the rows of `ref` (alias t) that join a row of `source` (alias s): a MERGE whose
+    only clause deletes. Clear values stay in the source table, never in a predicate, so the
+    DELETE's text in the Delta log names columns only."""
+    if source.isEmpty():
         return 0
-    rows = int(last.operationMetrics.get("numDeletedRows", "0"))
-    if rows:
-        touched.append(path)
-    return rows
+    path = ctx.path(ref)
+    table = DeltaTable.forPath(ctx.spark, path)
+    before = table.history(1).first().version
+    table.alias("t").merge(F.broadcast(source).alias("s"), on).whenMatchedDelete().execute()
+    return _commit_deleted(table, path, before, touched)
+
+
+def _delete_raw(
+    ctx: RunContext, policy: PrivacyPolicy, name: str, raw: DataFrame, subject: dict, touched
+) -> int:
+    """Delete raw rows holding one of the subject's clear values: one join per tokenized
+    column with a table of that column's values."""
+    deleted = 0
+    for column, kind in tokenized_columns(policy, name, raw.columns).items():
+        if kind not in subject:
+            continue
+        values = ctx.spark.createDataFrame([(v,) for v in subject[kind]], "value string")
+        on = normalized(F.col(f"t.`{column}`")) == F.col("s.value")
+        deleted += _delete_joined(ctx, f"raw/{name}", values, on, touched)
+    return deleted
 
 
 def _raw_condition(policy: PrivacyPolicy, name: str, raw: DataFrame, subject: dict) -> Column:
+    """True for a raw row holding one of the subject's values (a read's filter, kept out of
+    any Delta commit: deletes join a table of the values, see `_delete_raw`)."""
     columns = tokenized_columns(policy, name, raw.columns)
     return _any(
         [normalized(F.col(c)).isin(*subject[k]) for c, k in columns.items() if k in subject]
@@ -141,18 +183,21 @@ def _stage_condition(policy: PrivacyPolicy, name: str, raw: DataFrame, tokens: d
 
 
 def _identifying_text(policy: PrivacyPolicy, name: str, rows: DataFrame) -> set[str]:
-    """The subject's clear values in a raw table that are long enough to find in free text."""
+    """The subject's clear values in a raw table, to find in free text (jobs/privacy/mentions)."""
     verbs = {"tokenize", "encrypt", "mask"}
     columns = [
         c
         for c in rows.columns
-        if any(a.verb in verbs for a in policy.actions(name, c))
-        or f"{name}.{c}" in policy.identifying_drops
+        if not c.startswith("_")  # lineage (a file's name) is shared by the file's customers
+        and (
+            any(a.verb in verbs for a in policy.actions(name, c))
+            or f"{name}.{c}" in policy.identifying_drops
+        )
     ]
     if not columns:
         return set()
     values = rows.select(F.explode(F.array(*[normalized(F.col(c)) for c in columns])).alias("v"))
-    values = values.where(F.length("v") >= QUARANTINE_MATCH_CHARS).distinct()
+    values = values.where(F.col("v").isNotNull() & (F.col("v") != "")).distinct()
     return {r.v for r in values.collect()}
 
 
@@ -177,6 +222,49 @@ def _erase_handoffs(ctx: RunContext, tokens: list[str]) -> dict[str, int]:
         if hits:
             handoff.export(ctx, rows.where(~condition), run)
             deleted[f"handoff/{run}"] = hits
+    return deleted
+
+
+def _message_ids(ctx: RunContext, folder: Path, tokens: set[str]) -> set[str]:
+    """Ids of the messages delivery made for these tokens: the sent ledger's rows, and the
+    journals not folded into it yet (a crashed delivery)."""
+    ids: set[str] = set()
+    ledger = str(folder / "ledger")
+    if delta_io.is_delta(ctx.spark, ledger):
+        rows = ctx.spark.read.format("delta").load(ledger)
+        rows = rows.where(F.col("client_id").isin(*tokens) & F.col("message_id").isNotNull())
+        ids |= {r.message_id for r in rows.select("message_id").distinct().collect()}
+    for journal in sorted((folder / "journal").glob("*.jsonl")):
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                body = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a crash
+            if body.get("client_id") in tokens and body.get("message_id"):
+                ids.add(body["message_id"])
+    return ids
+
+
+def _erase_outbox(ctx: RunContext, plan: Plan) -> dict[str, int]:
+    """Rewrite each outbox file without the customers' messages: those delivery made for their
+    tokens, and any line mentioning one of their clear values (a contact, a name)."""
+    folder = Path(ctx.zone_path(Zone.DELIVERY))
+    ids = _message_ids(ctx, folder, set(plan.all_tokens))
+    mentioned = mentions.python_pattern(plan.identifying)
+
+    def theirs(line: str) -> bool:
+        try:
+            if json.loads(line).get("message_id") in ids:
+                return True
+        except (ValueError, AttributeError):
+            pass  # a torn line is still searched
+        return bool(mentioned and mentioned.search(line))
+
+    deleted = {}
+    for path in sorted((folder / "outbox").glob("*.jsonl")):
+        n = lines.rewrite_without(path, theirs)
+        if n:
+            deleted[f"outbox/{path.stem}"] = n
     return deleted
 
 
@@ -349,10 +437,10 @@ def _delete_rows(ctx: RunContext, policy: PrivacyPolicy, plan: Plan) -> None:
         plan.save(ctx)  # a crash loses no count of a commit already made (but the last)
 
     for name, raw in sorted(raws.items()):
-        condition = _raw_condition(policy, name, raw, plan.subject)
-        if condition is None:
+        kinds = tokenized_columns(policy, name, raw.columns).values()
+        if not any(k in plan.subject for k in kinds):
             continue
-        count(f"raw/{name}", _delete(ctx, f"raw/{name}", condition, touched))
+        count(f"raw/{name}", _delete_raw(ctx, policy, name, raw, plan.subject, touched))
         if name in stage_tables:
             stage = _stage_condition(policy, name, raw, plan.tokens)
             count(f"stage/{name}", _delete(ctx, f"stage/{name}", stage, touched))
@@ -361,11 +449,15 @@ def _delete_rows(ctx: RunContext, policy: PrivacyPolicy, plan: Plan) -> None:
     analytics = delta_io.list_tables(ctx.spark, ctx.zone_path(Zone.ANALYTICS))
     for ref in derived + [f"analytics/{n}" for n in analytics]:
         count(ref, _delete(ctx, ref, _holding(ctx.read(ref), all_tokens), touched))
-    for ref, n in _erase_handoffs(ctx, all_tokens).items():
+    for ref, n in {**_erase_handoffs(ctx, all_tokens), **_erase_outbox(ctx, plan)}.items():
         count(ref, n)
     quarantine = ctx.zone_path(Zone.QUARANTINE)
     for name in delta_io.list_tables(ctx.spark, quarantine) if plan.identifying else []:
-        matches = [F.col("original").contains(v) for v in plan.identifying]
         ref = f"quarantine/{name}"
-        count(ref, _delete(ctx, ref, _any(matches), touched))
+        records = ctx.read(ref)
+        text = mentions.record_text(F.col("original"), F.col("original_encoding"))
+        found = mentions.mentioning(ctx.spark, records, text, plan.identifying)
+        keys = found.select(*quarantine_rows.KEYS)
+        on = reduce(lambda a, b: a & b, [F.col(f"t.{k}") == F.col(f"s.{k}") for k in keys.columns])
+        count(ref, _delete_joined(ctx, ref, keys, on, touched))
     plan.touched = sorted(set(touched))

@@ -127,6 +127,12 @@ class Vault:
         if self.store.held is not None:
             self.store.held.release()
 
+    def held(self, frame: DataFrame) -> DataFrame:
+        """frame, persisted until the vault closes (it holds clear values: `close` drops it)."""
+        frame = frame.persist()
+        self._cached.append(frame)
+        return frame
+
     def __enter__(self) -> Vault:
         return self
 
@@ -245,6 +251,18 @@ class Vault:
         return sc.with_keys(clean.distinct(), self._keys_df).select(
             "kind", "value", sc.blind_index(F.col("value"), F.col("kind")).alias("blind_index")
         )
+
+    def known(self, values: DataFrame) -> DataFrame:
+        """(kind, value, token) for the (kind, value) pairs of `values` that have a token; mints
+        none (a reader holding the lock shared may call it)."""
+        mapped = self.store.read("token_map").select("kind", "blind_index", "token")
+        return self.indexed(values).join(mapped, ["kind", "blind_index"]).drop("blind_index")
+
+    def erased_values(self, values: DataFrame) -> DataFrame:
+        """(kind, value): those of the (kind, value) pairs of `values` whose token was erased."""
+        gone = self.store.read("token_map").where(F.col("value_ct").isNull())
+        keys = ["kind", "blind_index"]
+        return self.indexed(values).join(gone.select(*keys), keys)
 
     def tokenize(self, values: DataFrame) -> DataFrame:
         """(kind, value, token, erased) for every distinct non-empty (kind, value) of `values`.

@@ -203,13 +203,17 @@ class PostgresVaultStore:
             conn.execute(f"DELETE FROM {self.table(name)} WHERE {where}", params)
 
     def purge_history(self, names: Sequence[str]) -> None:
-        """VACUUM: deleted and updated row versions leave the table files (under the lock)."""
+        """VACUUM FULL, under the vault's exclusive lock: each table is copied into a new file
+        without its dead row versions (a destroyed key, a blanked value) and the old file is
+        deleted. A plain VACUUM only marks dead versions reusable: their bytes stay in the
+        table's pages until overwritten. What backups and WAL keep is the README's
+        "Privacy" section."""
         import psycopg
 
         check_purge(self.held)
         with psycopg.connect(**self._conninfo, autocommit=True) as conn:
             for name in names:
-                conn.execute(f"VACUUM {self.table(name)}")
+                conn.execute(f"VACUUM FULL {self.table(name)}")
 
 
 _REFUSE_CHANGES = """

@@ -87,12 +87,16 @@ def write_delta(
     mode: WriteMode = "overwrite",
     partition_by: Sequence[str] = (),
     replace_where: str | None = None,
+    stats_columns: Sequence[str] | None = None,
 ) -> None:
     """Write df as a Delta table: append, overwrite all, or replace only the rows of a predicate.
 
     `replace_where` is how a job re-run for one date replaces exactly that date's partition.
+    `stats_columns`: see `STATS_COLUMNS`.
     """
     writer = df.write.format("delta")
+    if stats_columns is not None:
+        writer = writer.option(STATS_COLUMNS, ",".join(stats_columns))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     if mode == "replace_where":
@@ -105,6 +109,22 @@ def write_delta(
         writer = writer.mode("append")
     writer.save(path)
     commit_point(path)
+
+
+# Delta keeps min/max statistics of each file's first 32 columns in the table's log, and the log
+# outlives the files (a DELETE and VACUUM remove the rows, not the JSON commits that described
+# them). Tables of clear personal data (raw, quarantine) name the columns that may have
+# statistics: lineage and partition columns only.
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+
+
+def restrict_stats(spark: SparkSession, path: str, columns: Sequence[str]) -> None:
+    """Keep statistics of only these columns in the table's future commits (an ALTER of a table
+    made before this setting; nothing when it is set already)."""
+    wanted = ",".join(columns)
+    held = DeltaTable.forPath(spark, path).detail().first()["properties"] or {}
+    if held.get(STATS_COLUMNS) != wanted:
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{STATS_COLUMNS}' = '{wanted}')")
 
 
 def rows_written(spark: SparkSession, path: str) -> int:
@@ -126,6 +146,7 @@ def merge_delta(
     changed: str | None = None,
     update_matched: bool = True,
     evolve: bool = False,
+    stats_columns: Sequence[str] | None = None,
 ) -> None:
     """Upsert df into the Delta table at path on its natural keys (created on first use).
 
@@ -134,13 +155,16 @@ def merge_delta(
     differs, so a re-run rewrites no files and keeps the rows' first lineage. With
     `update_matched=False` a matched row keeps what it holds (first write wins). With
     `evolve`, columns df has and the table lacks are added (existing rows hold null).
+    `stats_columns`: the only columns whose statistics the table's log may hold.
     """
     if not keys:
         raise ValueError("merge_delta needs at least one key column")
     spark = df.sparkSession
     if not is_delta(spark, path):
-        write_delta(df, path, mode="overwrite", partition_by=partition_by)
+        write_delta(df, path, "overwrite", partition_by, stats_columns=stats_columns)
         return
+    if stats_columns is not None:
+        restrict_stats(spark, path, stats_columns)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     update = f"NOT (t.`{changed}` <=> s.`{changed}`)" if changed else None
     merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)

@@ -14,6 +14,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 COLUMNS = ("_source_file", "record", "original", "original_encoding", "rule", "reason")
 KEYS = ("_source_file", "record")
+# no statistics of the original text (clear personal data) in the table's Delta log
+STATS_COLUMNS = ("rule", "_ingest_run", "_ingested_at")
 SCHEMA = StructType([StructField(c, StringType()) for c in COLUMNS])
 
 

@@ -15,7 +15,7 @@ from jobs.privacy.vault import Vault
 from jobs.runtime.config import DEFAULT_CONF_DIR
 from jobs.runtime.context import RunContext
 from jobs.runtime.zones import Side
-from tests.integration.conftest import SMALL_BANK, Lake, copy_raw
+from tests.lakes import SMALL_BANK, Lake, copy_raw
 
 PG_URL = os.environ.get("OFFERLAKE_PG_URL")
 
@@ -84,6 +84,21 @@ def test_the_vault_in_postgresql(ingested, tmp_path, monkeypatch):
         first = lake.table("raw/crm_clients").orderBy("client_id").first()
         token = vault.token_of(str(first.client_id), "client")
         assert vault.detokenize(token, "after rotation") == str(first.client_id)
+        # shredding rewrites the tables (VACUUM FULL): the old files, with the destroyed key's
+        # dead row version in them, are gone; a plain VACUUM keeps the file (same relfilenode)
+        files = "SELECT relname, relfilenode FROM pg_class WHERE relname = ANY(%s)"
+        names = [f"{prefix}{n}" for n in ("data_keys", "token_map", "contacts")]
+        with psycopg.connect(**conninfo(PG_URL)) as conn:
+            before = dict(conn.execute(files, (names,)).fetchall())
+        vault.shred({token: "client"})
+        with psycopg.connect(**conninfo(PG_URL)) as conn:
+            after = dict(conn.execute(files, (names,)).fetchall())
+            left = conn.execute(
+                f"SELECT count(*) FROM {prefix}data_keys WHERE owner = %s AND wrapped IS NOT NULL",
+                (token,),
+            ).fetchone()[0]
+        assert left == 0 and set(before) == set(names)
+        assert all(after[n] != before[n] for n in names), (before, after)
         vault.close()
     finally:
         with psycopg.connect(**conninfo(PG_URL)) as conn:
