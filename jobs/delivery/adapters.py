@@ -14,6 +14,7 @@ text: the reason is stored in the ledger and flows to the lake.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +55,17 @@ class Outgoing:
     subject: str = field(repr=False)
     body: str = field(repr=False)
     send_at: datetime | None = None
+
+
+def purge_outbox(folder: Path, hours: float, now: float | None = None) -> list[Path]:
+    """Delete the outbox files last written more than `hours` ago; the files deleted."""
+    if not folder.is_dir():
+        return []
+    cutoff = (now if now is not None else time.time()) - hours * 3600
+    gone = [p for p in sorted(folder.glob("*.jsonl")) if p.stat().st_mtime < cutoff]
+    for path in gone:
+        path.unlink()
+    return gone
 
 
 class Outbox:

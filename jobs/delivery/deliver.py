@@ -34,14 +34,15 @@ from botocore.config import Config
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.delivery import handoff, manifest
-from jobs.delivery.adapters import Outbox, Outgoing, SendError, Ses, Sns
+from jobs.delivery import handoff, manifest, recheck
+from jobs.delivery.adapters import Outbox, Outgoing, SendError, Ses, Sns, purge_outbox
 from jobs.delivery.ledger import (
     ERASED,
     EXPIRED,
     FAILED,
     FINAL,
     INVALID,
+    REFUSED,
     RETRYING,
     SENT,
     STATUSES,
@@ -92,6 +93,8 @@ def adapters(ctx: RunContext, settings: DeliverySettings, run_id: str) -> dict[s
         if kind not in made:
             if kind == "outbox":
                 folder = Path(ctx.zone_path(Zone.DELIVERY)) / "outbox"
+                for path in purge_outbox(folder, settings.outbox_retention_hours):
+                    log.info("outbox %s: past its retention, deleted", path.name)
                 made[kind] = Outbox(folder, run_id)
             elif kind == "sns":
                 arn = settings.sns.platform_application_arn
@@ -275,14 +278,25 @@ def _deliver(ctx, settings, run_id: str, folder: str, lease: Lease, channel_adap
     vault = Vault.open(ctx, load_policy(ctx.config.conf_dir), job="deliver", lock=SHARED)
     channel_adapters = channel_adapters or adapters(ctx, settings, run_id)
     renderer = Renderer(Path(ctx.config.conf_dir) / "templates")
+    live = None
     try:
         erased_tokens = vault.store.read("erasures").select(F.col("token").alias("client_id"))
-        live = due.join(erased_tokens, "client_id", "left_anti")
-        opened = open_contacts(ctx, vault, live, settings, run_id)
-        rest = todo.where(F.col("_verdict") != "due").unionByName(
-            due.join(erased_tokens, "client_id", "left_semi").withColumn("_verdict", F.lit(ERASED))
+        live = recheck.checked(ctx, vault, due.join(erased_tokens, "client_id", "left_anti"))
+        live = live.persist()
+        opened = open_contacts(ctx, vault, live.where(F.col("_refused").isNull()), settings, run_id)
+        refused = live.where(F.col("_refused").isNotNull()).withColumn(
+            "_verdict", F.concat(F.lit(f"{REFUSED}:"), F.col("_refused"))
         )
-        every = opened.unionByName(rest, allowMissingColumns=True)
+        rest = (
+            todo.where(F.col("_verdict") != "due")
+            .unionByName(
+                due.join(erased_tokens, "client_id", "left_semi").withColumn(
+                    "_verdict", F.lit(ERASED)
+                )
+            )
+            .unionByName(refused.drop("_refused"))
+        )
+        every = opened.drop("_refused").unionByName(rest, allowMissingColumns=True)
         for row in every.orderBy("client_id", "campaign", "channel").toLocalIterator():
             outcome = _handle(row, run_id, settings, channel_adapters, renderer, lease, now)
             ledger.record(outcome)
@@ -290,6 +304,8 @@ def _deliver(ctx, settings, run_id: str, folder: str, lease: Lease, channel_adap
     finally:
         ledger.close()
         rows.unpersist()
+        if live is not None:
+            live.unpersist()
         vault.close()
         for adapter in {id(a): a for a in channel_adapters.values()}.values():
             adapter.close()
@@ -322,8 +338,9 @@ def _handle(row, run_id, settings, channel_adapters, renderer, lease: Lease, now
     except TypeError:
         outcome["message_id"] = None
     verdict = row["_verdict"]
-    if verdict.startswith(f"{INVALID}:"):
-        return outcome | {"status": INVALID, "reason": verdict.split(":", 1)[1]}
+    for status in (INVALID, REFUSED):
+        if verdict.startswith(f"{status}:"):
+            return outcome | {"status": status, "reason": verdict.split(":", 1)[1]}
     if verdict == EXPIRED:
         return outcome | {
             "status": EXPIRED,

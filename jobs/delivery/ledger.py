@@ -1,9 +1,9 @@
 """The sent ledger: one row per (run, token, campaign, channel) that delivery has handled,
 so re-running delivery sends nothing twice.
 
-A row's status is final (sent, failed, erased, expired, invalid: never handled again) or not yet
-(retrying: a transient failure, tried again from `next_attempt_at`; unreachable: the vault held
-no contact, looked up again on later runs until the offer expires).
+A row's status is final (sent, failed, erased, expired, invalid, refused: never handled again)
+or not yet (retrying: a transient failure, tried again from `next_attempt_at`; unreachable: the
+vault held no contact, looked up again on later runs until the offer expires).
 
 Each outcome is first appended to a journal (`onprem/delivery/journal/<run>.jsonl`, flushed
 and fsync'd per message) and folded into the Delta ledger (`onprem/delivery/ledger`) at the
@@ -36,7 +36,8 @@ SCHEMA = (
 COLUMNS = [c.split()[0] for c in SCHEMA.split(", ")]
 SENT, FAILED, ERASED, UNREACHABLE = "sent", "failed", "erased", "unreachable"
 EXPIRED, INVALID, RETRYING = "expired", "invalid", "retrying"
-FINAL = (SENT, FAILED, ERASED, EXPIRED, INVALID)
+REFUSED = "refused"  # the on-prem re-check (jobs/delivery/recheck.py) found it not allowed
+FINAL = (SENT, FAILED, ERASED, EXPIRED, INVALID, REFUSED)
 STATUSES = (*FINAL, RETRYING, UNREACHABLE)
 TIMES = ("send_at", "handled_at", "next_attempt_at")
 

@@ -68,6 +68,9 @@ class DeliverySettings(_Strict):
     lookback_days: int = Field(default=7, ge=0, le=60)
     # the Airflow DAG `deliver_due` also sends what has come due, every hour
     hourly: bool = True
+    # an outbox file (clear contacts and texts) is deleted this long after its last write: the
+    # bank's sender has taken its messages by then
+    outbox_retention_hours: float = Field(default=72, gt=0)
     ses: Ses
     sns: Sns = Sns()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from jobs.delivery.adapters import Outbox, Outgoing, SendError, _aws_call
+from jobs.delivery.adapters import Outbox, Outgoing, SendError, _aws_call, purge_outbox
 from jobs.delivery.render import Renderer, RenderError
 from jobs.delivery.settings import DeliveryConfigError, Retry, load
 
@@ -85,6 +85,21 @@ def test_the_outbox_writes_a_message_once_even_when_asked_twice(tmp_path):
     ids = [json.loads(line)["message_id"] for line in lines if line.endswith("}")]
     assert ids == ["m1", "m2"]
     assert "+420" not in repr(MESSAGE)
+
+
+def test_outbox_files_past_their_retention_are_deleted_and_recent_ones_kept(tmp_path):
+    import os
+    import time
+
+    for run in ("old", "new"):
+        outbox = Outbox(tmp_path, run)
+        outbox.send(MESSAGE)
+        outbox.close()
+    now = time.time()
+    os.utime(tmp_path / "old.jsonl", (now - 73 * 3600, now - 73 * 3600))
+    assert purge_outbox(tmp_path, 72, now) == [tmp_path / "old.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.jsonl"]
+    assert load(CONF / "delivery.yaml").outbox_retention_hours == 72
 
 
 def test_delivery_settings_name_the_file_and_entry(tmp_path):
