@@ -9,7 +9,8 @@ Two tests per value, both in Spark over whole tables (joined, never sampled):
   values are names: "Madison" the city is not a leak, a column of first names is;
 - detectors, on text values: e-mail address, phone number (10-15 digits, or 3-3-3 digit
   groups), card number of a
-  known issuer prefix and length passing the Luhn check, IBAN passing its mod-97 check.
+  known issuer prefix and length passing the Luhn check, IBAN passing its mod-97 check; and
+  inside longer text (a page path, a label): an e-mail, a card number, a `+`-prefixed phone.
 It runs on-prem (it reads raw) and reports counts per lake table and column, never a value.
 """
 
@@ -49,6 +50,10 @@ CARD = (
     r"|6(011|5[0-9]{2})[0-9]{12}|35[0-9]{14}|3(0[0-5]|[68][0-9])[0-9]{11})$"
 )
 IBAN = r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$"
+# the same inside longer text (an e-mail in a page path, a card number in a free-text label)
+EMAIL_IN_TEXT = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+DIGITS_IN_TEXT = r"(?<![0-9])[0-9]{13,19}(?![0-9])"
+PHONE_IN_TEXT = r"(?<![0-9A-Za-z])\+[0-9]{10,15}(?![0-9])"
 
 
 @dataclass(frozen=True)
@@ -99,11 +104,30 @@ def detector(value: Column) -> Column:
             ),
             F.lit("phone number"),
         )
+        .when(value.rlike(EMAIL_IN_TEXT), F.lit("e-mail in text"))
+        .when(_card_in_text(value), F.lit("card number in text"))
+        .when(value.rlike(PHONE_IN_TEXT), F.lit("phone number in text"))
     )
 
 
+def _card_in_text(value: Column) -> Column:
+    """A run of 13-19 digits inside the text that is a card number of a known issuer (Luhn):
+    the first such run (a path holds one id; a text with two numbers is rarely two cards)."""
+    digits = F.regexp_extract(value, DIGITS_IN_TEXT, 0)
+    return (digits != "") & digits.rlike(CARD) & luhn_ok(digits)
+
+
+PII_SCHEMA = "value string, source string, is_name boolean, only_in string"
+
+
 def pii_values(policy: PrivacyPolicy, raws: dict[str, DataFrame], spark) -> DataFrame:
-    """(value, source) for the clear PII values of raw: what must never be seen in the lake."""
+    """(value, source, is_name, only_in) for the clear PII values of raw: what must never be
+    seen in the lake.
+
+    A numeric identifier (client_id 1301) equals too many innocent numbers to be looked for
+    everywhere: it is looked for in lake columns of its own name only (`only_in`: `client_id`,
+    `*_client_id`), which must hold tokens. A lineage column is looked for when the policy
+    tokenizes it (`_source_file`: a file name may name a person)."""
     frames = []
     for name, df in raws.items():
         for column in df.columns:
@@ -111,20 +135,22 @@ def pii_values(policy: PrivacyPolicy, raws: dict[str, DataFrame], spark) -> Data
             identifying = verbs & {"tokenize", "encrypt", "mask"} or (
                 "drop" in verbs and f"{name}.{column}" in policy.identifying_drops
             )
-            if not identifying or column.startswith("_"):
+            if not identifying or (column.startswith("_") and "tokenize" not in verbs):
                 continue
             is_name = f"{name}.{column}" in policy.name_columns
-            if not isinstance(df.schema[column].dataType, StringType):
-                continue  # numeric ids equal too many innocent numbers; tokens guard them
+            text = isinstance(df.schema[column].dataType, StringType)
+            if not text and "tokenize" not in verbs:
+                continue  # a masked or encrypted number leaves no number behind to find
             frames.append(
                 df.select(
-                    F.lower(F.trim(F.col(column))).alias("value"),
+                    F.lower(F.trim(F.col(column).cast("string"))).alias("value"),
                     F.lit(f"raw {name}.{column}").alias("source"),
                     F.lit(is_name).alias("is_name"),
-                ).where(F.length("value") >= (2 if is_name else MIN_LENGTH))
+                    F.lit(None if text else column).cast("string").alias("only_in"),
+                ).where(F.length("value") >= (1 if not text else 2 if is_name else MIN_LENGTH))
             )
     if not frames:
-        return spark.createDataFrame([], "value string, source string, is_name boolean")
+        return spark.createDataFrame([], PII_SCHEMA)
     return reduce(DataFrame.unionByName, frames).distinct()
 
 
@@ -223,6 +249,11 @@ def _candidates(tables: dict[str, DataFrame], pii: DataFrame) -> DataFrame:
     )
     clear = F.broadcast(pii.withColumnRenamed("value", "clear"))
     joined = values.join(clear, F.lower(F.trim(values["value"])) == clear["clear"], "left")
+    own_column = F.col("only_in").isNull() | (F.col("column") == F.col("only_in"))
+    own_column |= F.col("column").endswith(F.concat(F.lit("_"), F.col("only_in")))
+    joined = joined.withColumn(
+        "source", F.when(own_column, F.col("source"))
+    )  # an id equal to a number elsewhere is chance
     wanted = joined.where(F.col("source").isNotNull() | F.col("text"))
     return wanted.select("table", "column", "value", "text", "source", "is_name").distinct()
 

@@ -20,7 +20,7 @@ from jobs.runtime.config import DEFAULT_CONF_DIR
 from jobs.runtime.context import RunContext
 from jobs.runtime.quarantine import file_rows_frame
 from jobs.runtime.zones import Side
-from tests.integration.conftest import DELIVERY, RAW_TABLES, SMALL_BANK, Lake, copy_lake, copy_raw
+from tests.lakes import DELIVERY, RAW_TABLES, SMALL_BANK, Lake, copy_lake, copy_raw
 
 RUN_DATE = SMALL_BANK.delivery_date
 
@@ -526,8 +526,10 @@ def test_leakscan_reads_a_thousand_column_table_in_one_projection(spark):
 def test_leakscan_reads_doubles_only_when_a_pii_value_has_a_doubles_shape(spark):
     from jobs.privacy.leakscan import _candidates, shapes_unseen
 
-    schema = "value string, source string, is_name boolean"
-    pii = spark.createDataFrame([("4111111111111111", "raw cards.card_number", False)], schema)
+    schema = "value string, source string, is_name boolean, only_in string"
+    pii = spark.createDataFrame(
+        [("4111111111111111", "raw cards.card_number", False, None)], schema
+    )
     lake = {
         "analytics/t": spark.createDataFrame(
             [(4111111111111111, 12.5, True, "x")], "pan bigint, amount double, ok boolean, n string"
@@ -536,7 +538,7 @@ def test_leakscan_reads_doubles_only_when_a_pii_value_has_a_doubles_shape(spark)
     assert shapes_unseen(pii) == {"fractional", "boolean"}
     found = {(r.column, r.source) for r in _candidates(lake, pii).collect()}
     assert found == {("pan", "raw cards.card_number"), ("n", None)}
-    odd = pii.union(spark.createDataFrame([("12.5", "raw x.amount", False)], schema))
+    odd = pii.union(spark.createDataFrame([("12.5", "raw x.amount", False, None)], schema))
     assert shapes_unseen(odd) == {"boolean"}
     found = {(r.column, r.source) for r in _candidates(lake, odd).collect()}
     assert ("amount", "raw x.amount") in found
