@@ -55,6 +55,21 @@ def classpath_conf(jars_dir: Path = JARS_DIR) -> dict[str, str]:
     return {"spark.driver.extraClassPath": classpath, "spark.executor.extraClassPath": classpath}
 
 
+def encryption_conf(config: LakeConfig) -> dict[str, str]:
+    """What Spark writes to its local disks and sends between its processes, encrypted.
+
+    On-prem jobs hold decrypted contacts and unwrapped data keys in their rows: shuffle, spill
+    and cached blocks on local disk are AES-encrypted (`spark.io.encryption.enabled`, a key per
+    application), and with a local master every connection of the application authenticates
+    and is encrypted with a secret Spark draws for that application (none in conf). A
+    standalone cluster needs one secret shared by its daemons and drivers
+    (`spark.authenticate.secret`): not set here, see the README's "Privacy" section."""
+    conf = {"spark.io.encryption.enabled": "true"}
+    if config.spark_master.startswith("local"):
+        conf |= {"spark.authenticate": "true", "spark.network.crypto.enabled": "true"}
+    return conf
+
+
 def spark_conf(config: LakeConfig, jars_dir: Path = JARS_DIR) -> dict[str, str]:
     """Every Spark setting of a session, from conf/lake.yaml plus what the stack needs."""
     conf = {
@@ -68,6 +83,7 @@ def spark_conf(config: LakeConfig, jars_dir: Path = JARS_DIR) -> dict[str, str]:
         if "://" not in config.onprem_root
         else "spark-warehouse",
     }
+    conf.update(encryption_conf(config))
     if config.lake_root.startswith("s3a://"):
         conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
             "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
