@@ -55,7 +55,10 @@ def classpath_conf(jars_dir: Path = JARS_DIR) -> dict[str, str]:
     return {"spark.driver.extraClassPath": classpath, "spark.executor.extraClassPath": classpath}
 
 
-def encryption_conf(config: LakeConfig) -> dict[str, str]:
+AUTHENTICATION = ("spark.authenticate", "spark.network.crypto.enabled")
+
+
+def encryption_conf(master: str) -> dict[str, str]:
     """What Spark writes to its local disks and sends between its processes, encrypted.
 
     On-prem jobs hold decrypted contacts and unwrapped data keys in their rows: shuffle, spill
@@ -65,9 +68,20 @@ def encryption_conf(config: LakeConfig) -> dict[str, str]:
     standalone cluster needs one secret shared by its daemons and drivers
     (`spark.authenticate.secret`): not set here, see the README's "Privacy" section."""
     conf = {"spark.io.encryption.enabled": "true"}
-    if config.spark_master.startswith("local"):
-        conf |= {"spark.authenticate": "true", "spark.network.crypto.enabled": "true"}
+    if master.startswith("local"):
+        conf |= dict.fromkeys(AUTHENTICATION, "true")
     return conf
+
+
+def effective_master(config: LakeConfig, extra_conf: dict[str, str] | None = None) -> str:
+    """The master the session will have: spark-submit's `--master` when run under it (its
+    JVM's system properties), else the caller's `spark.master`, else conf/lake.yaml's."""
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        from pyspark import SparkConf, SparkContext
+
+        SparkContext._ensure_initialized()  # joins spark-submit's JVM, as getOrCreate would
+        return SparkConf().get("spark.master", config.spark_master) or config.spark_master
+    return (extra_conf or {}).get("spark.master", config.spark_master)
 
 
 def spark_conf(config: LakeConfig, jars_dir: Path = JARS_DIR) -> dict[str, str]:
@@ -83,7 +97,7 @@ def spark_conf(config: LakeConfig, jars_dir: Path = JARS_DIR) -> dict[str, str]:
         if "://" not in config.onprem_root
         else "spark-warehouse",
     }
-    conf.update(encryption_conf(config))
+    conf.update(encryption_conf(config.spark_master))
     if config.lake_root.startswith("s3a://"):
         conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
             "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
@@ -105,6 +119,9 @@ def build_spark(config: LakeConfig, extra_conf: dict[str, str] | None = None) ->
     builder = SparkSession.builder
     local_jars()  # a clear error when `make setup` has not fetched them
     settings = {**spark_conf(config), **(extra_conf or {})}
+    for key in AUTHENTICATION:  # decided by the master the session really gets
+        settings.pop(key, None)
+    settings |= encryption_conf(effective_master(config, extra_conf))
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # under spark-submit its --master and --name
         builder = builder.master(config.spark_master).appName(config.app_name)
     for key, value in settings.items():

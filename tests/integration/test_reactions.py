@@ -9,6 +9,7 @@ import re
 from datetime import datetime, time, timedelta
 
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from jobs.catalog import duckdb_lake
@@ -65,6 +66,16 @@ def delivered(modelled, tmp_path_factory):
     clients = _clients_with_cards_and_devices(lake)
     assert len(clients) >= 4, "the small bank has customers with cards, pings and e-mail"
     chosen = list(clients)[:4]
+    # they opted in to the channels they are told on and out of no topic: delivery checks the
+    # bank's own CRM again before it sends (jobs/delivery/recheck.py)
+    DeltaTable.forPath(lake.spark, str(lake.root / "onprem/raw/crm_clients")).update(
+        F.col("client_id").cast("string").isin(*chosen),
+        {
+            "opt_in_email": F.lit(True),
+            "opt_in_push": F.lit(True),
+            "topics_opt_out": F.array().cast("array<string>"),
+        },
+    )
     ctx = lake.context(DAY)
     vault = Vault.open(ctx, load_policy(ctx.config.conf_dir), job="test")
     tokens = vault.tokens_of({"client": set(chosen)})["client"]

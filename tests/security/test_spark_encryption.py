@@ -9,7 +9,7 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from jobs.runtime.config import LakeConfig
-from jobs.runtime.spark import encryption_conf, spark_conf
+from jobs.runtime.spark import effective_master, encryption_conf, spark_conf
 
 
 def _local_dirs(spark) -> list[Path]:
@@ -47,9 +47,17 @@ def test_shuffle_files_hold_no_clear_value(spark):
         control.unlink()
 
 
-def test_a_cluster_session_encrypts_its_disk_and_leaves_the_shared_secret_to_the_cluster():
+def test_a_cluster_session_encrypts_its_disk_and_leaves_the_shared_secret_to_the_cluster(
+    monkeypatch,
+):
+    """Under spark-submit the master is `--master`'s, whatever conf/lake.yaml says: a driver
+    submitted to a standalone cluster must not ask for authentication the cluster lacks."""
     local = LakeConfig.load()
-    cluster = LakeConfig(**{**local.__dict__, "spark_master": "spark://spark-master:7077"})
-    assert encryption_conf(cluster) == {"spark.io.encryption.enabled": "true"}
+    assert encryption_conf("spark://spark-master:7077") == {"spark.io.encryption.enabled": "true"}
     assert spark_conf(local)["spark.network.crypto.enabled"] == "true"
     assert "spark.authenticate.secret" not in spark_conf(local)
+    assert effective_master(local, {"spark.master": "local[2]"}) == "local[2]"
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")
+    monkeypatch.setattr("pyspark.SparkContext._ensure_initialized", lambda *a, **k: None)
+    monkeypatch.setattr("pyspark.SparkConf.get", lambda self, key, default=None: "spark://h:7077")
+    assert effective_master(local) == "spark://h:7077"
