@@ -127,14 +127,18 @@ def simulate(ctx: RunContext) -> tuple[DataFrame, Table, Table]:
 
 def planted_personas(onprem: RunContext, truth_csv: str) -> DataFrame:
     """(client_id token, persona) of the generator's truth/personas.csv: on-prem, the clear
-    client ids go through the vault's blind index (tokens only, nothing de-tokenized)."""
+    client ids go through the vault's blind index (tokens only, nothing de-tokenized, and no
+    token minted: an id the vault does not know is left out)."""
     from jobs.privacy.policy import load_policy
     from jobs.privacy.vault import Vault
+    from jobs.runtime.locks import SHARED
 
     truth = onprem.spark.read.csv(truth_csv, header=True)
-    with Vault.open(onprem, load_policy(onprem.config.conf_dir), job="personas") as vault:
-        tokens = vault.tokens(truth.select(F.col("client_id").alias("value")), "client")
-        found = truth.join(tokens, truth.client_id == tokens.value)
+    policy = load_policy(onprem.config.conf_dir)
+    with Vault.open(onprem, policy, job="personas", lock=SHARED) as vault:
+        ids = truth.select(F.lit("client").alias("kind"), F.col("client_id").alias("value"))
+        tokens = vault.known(ids).select("value", "token")
+        found = truth.join(tokens, F.trim(truth.client_id) == tokens.value)
         # computed while the vault is locked (tokens only)
         return found.select(F.col("token").alias("client_id"), "persona").localCheckpoint()
 

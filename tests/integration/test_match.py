@@ -269,7 +269,7 @@ def test_rerunning_the_same_date_gives_the_same_tables(matched):
         assert_df_equality(lake.table(t), before[t], ignore_row_order=True, ignore_nullable=True)
 
 
-def test_the_shipped_car_loan_finds_the_planted_car_intenders(matched, bank):
+def test_the_shipped_car_loan_finds_the_planted_car_intenders(matched, bank, tmp_path):
     from jobs.match.explain import accuracy, planted_personas, simulate
     from jobs.runtime.context import RunContext
     from jobs.runtime.zones import Side
@@ -277,7 +277,11 @@ def test_the_shipped_car_loan_finds_the_planted_car_intenders(matched, bank):
     lake, _, _ = matched
     found, _, _ = simulate(RunContext(lake.config, Side.LAKE, DAY, _spark=lake.spark))
     onprem = RunContext(lake.config, Side.ONPREM, DAY, _spark=lake.spark)
-    personas = planted_personas(onprem, str(bank / "truth" / "personas.csv"))
+    tokens_before = lake.table("vault/token_map").count()
+    truth = tmp_path / "personas.csv"  # the generator's, and an id the vault never saw
+    truth.write_text((bank / "truth" / "personas.csv").read_text() + "99999999,car_intender\n")
+    personas = planted_personas(onprem, str(truth))
+    assert lake.table("vault/token_map").count() == tokens_before, "--truth mints no token"
     precision, recall, _ = accuracy(found, personas, "car_loan", "car_intender")
     print(f"car_loan vs car_intender: precision {precision:.3f}, recall {recall:.3f}")
     assert personas.where("persona = 'car_intender'").count() >= 1
