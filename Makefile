@@ -55,12 +55,12 @@ TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
-# kill -9 trials (README, "Killed anywhere"): `make kill` two seeded kill points per stage (as
-# `make test` does), `make soak` every kill point of every stage, one by one; the trials go to
-# bench/results/
+# kill -9 trials (README, "Killed anywhere"): `make test` kills each stage once at a seeded
+# point, `make kill` twice in a row (the re-run killed too), `make soak` at every kill point of
+# every stage, one by one; the trials go to bench/results/
 kill: setup
 	mkdir -p bench/results
-	OFFERLAKE_KILL_REPORT=bench/results/kill.json $(BIN)/pytest -q -s \
+	OFFERLAKE_KILLS=2 OFFERLAKE_KILL_REPORT=bench/results/kill.json $(BIN)/pytest -q -s \
 		tests/integration/test_kill_anywhere.py
 
 soak: setup

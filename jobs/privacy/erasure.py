@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from functools import reduce
@@ -385,7 +386,9 @@ def _step(ctx: RunContext, plan: Plan, name: str, work) -> None:
     """Do a step of the plan unless it is done; then record it done (fsync'd)."""
     if name in plan.done:
         return
+    started = time.monotonic()
     work()
+    log.info("erasure %s: %s done in %.1f s", plan.erasure_id, name, time.monotonic() - started)
     plan.done.append(name)
     plan.save(ctx)
     kill_point(f"erase:after-{name}")
@@ -432,9 +435,14 @@ def _delete_rows(ctx: RunContext, policy: PrivacyPolicy, plan: Plan) -> None:
     stage_tables = set(delta_io.list_tables(ctx.spark, ctx.zone_path(Zone.STAGE)))
     deleted, touched = plan.deleted, plan.touched
 
+    clock = [time.monotonic()]
+
     def count(ref: str, n: int) -> None:
         deleted[ref] = deleted.get(ref, 0) + n
         plan.save(ctx)  # a crash loses no count of a commit already made (but the last)
+        now = time.monotonic()
+        log.info("erasure: %s: %d row(s) deleted in %.1f s", ref, n, now - clock[0])
+        clock[0] = now
 
     for name, raw in sorted(raws.items()):
         kinds = tokenized_columns(policy, name, raw.columns).values()

@@ -4,10 +4,11 @@ equal an uninterrupted run's: every Delta table, the handoff, the outbox (no mes
 what the vault opens to (no key lost).
 
 The stages: ingest, privacy, model, match, handoff, deliver, erase, rotate. A stage's kill points
-are the ones an uninterrupted run of it passes, in order (`#n` is the n-th). CI kills each stage
-twice in a row at two seeded points (the second process is a re-run of the first), then re-runs it
-in this process (`make test`, and `make kill` alone). `make soak` (OFFERLAKE_SOAK=1) kills a fresh
-copy at every point, one by one.
+are the ones an uninterrupted run of it passes, in order (`#n` is the n-th). `make test` kills
+each stage once at a seeded point, then re-runs it in this process; `make kill`
+(OFFERLAKE_KILLS=2) kills it twice in a row at two seeded points (the second process is a re-run
+of the first) before that. `make soak` (OFFERLAKE_SOAK=1) kills a fresh copy at every point, one
+by one.
 OFFERLAKE_KILL_REPORT names a JSON file that receives every trial (stage, points, where each
 process died, differences found).
 """
@@ -42,6 +43,7 @@ from tests.snapshots import differences, duplicate_messages, snapshot, token_can
 D = SMALL_BANK.delivery_date
 SOAK = os.environ.get("OFFERLAKE_SOAK") == "1"
 SEED = int(os.environ.get("OFFERLAKE_KILL_SEED", "29"))
+KILLS = int(os.environ.get("OFFERLAKE_KILLS", "1"))  # kills in a row per trial (not soak)
 REPORT = os.environ.get("OFFERLAKE_KILL_REPORT")
 TRIALS: list[dict] = []
 
@@ -84,13 +86,13 @@ def _cli(lake: Lake, argv: list[str], kill_at: str, trace: Path) -> subprocess.C
 
 
 def kill_plans(stage: str, points: list[str]) -> list[list[int]]:
-    """Which kill points each trial kills at, in turn: every point alone (soak), or two seeded
-    points of the stage in a row (CI)."""
+    """Which kill points each trial kills at, in turn: every point alone (soak), or KILLS seeded
+    points of the stage in a row."""
     assert points, f"{stage}: an uninterrupted run passed no kill point"
     if SOAK:
         return [[n] for n in range(1, len(points) + 1)]
     rng = random.Random(f"{SEED}:{stage}")
-    return [sorted(rng.sample(range(1, len(points) + 1), min(2, len(points))))]
+    return [sorted(rng.sample(range(1, len(points) + 1), min(KILLS, len(points))))]
 
 
 def killed_then_rerun(lake: Lake, argv: list[str], kills: list[int], tmp: Path) -> list[str]:
