@@ -1,8 +1,9 @@
 """Screen stage pings before the join: each gets a `reason` it is not used, or null.
 
-In order, the first that applies: invalid_coordinates (null or out of range), no_customer,
-duplicate_ping (same customer and time as an earlier row: the first is kept), no_consent (the
-customer did not opt in to location in the CRM), inaccurate (accuracy worse than
+In order, the first that applies: no_customer, no_consent (the customer did not opt in to
+location in the CRM: the gate has already left their coordinates out of stage),
+invalid_coordinates (null or out of range), duplicate_ping (same customer and time as an earlier
+row: the first is kept), inaccurate (accuracy worse than
 `max_accuracy_m`), spoofed (reached from the customer's previous ping faster than
 `max_speed_kmh` and left as fast towards the next one: a jump the track comes back from).
 Pings arrive in any order; they are ordered by time per customer here.
@@ -28,16 +29,16 @@ def screen(pings: DataFrame, customers: DataFrame, settings: GeofenceSettings) -
     same = Window.partitionBy("client_id", "ts").orderBy("lat", "lon", "accuracy")
     rows = rows.withColumn("_copy", F.row_number().over(same))
     reason = (
-        F.when(
+        F.when(F.col("client_id").isNull() | F.col("ts").isNull(), F.lit("no_customer"))
+        .when(~F.coalesce(F.col("_consent"), F.lit(False)), F.lit("no_consent"))
+        .when(
             F.col("lat").isNull()
             | F.col("lon").isNull()
             | ~F.col("lat").between(-90, 90)
             | ~F.col("lon").between(-180, 180),
             F.lit("invalid_coordinates"),
         )
-        .when(F.col("client_id").isNull() | F.col("ts").isNull(), F.lit("no_customer"))
         .when(F.col("_copy") > 1, F.lit("duplicate_ping"))
-        .when(~F.coalesce(F.col("_consent"), F.lit(False)), F.lit("no_consent"))
         .when(F.col("accuracy") > settings.max_accuracy_m, F.lit("inaccurate"))
     )
     rows = rows.withColumn("reason", reason)

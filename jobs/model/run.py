@@ -42,12 +42,17 @@ CUSTOMER_SINCE = "client_created_date"
 
 
 def customers(ctx: RunContext) -> DataFrame:
-    """The bank's customers (stage/crm_clients) with their CRM attributes, keyed `customer`:
-    those who were customers on D, so D re-run after a later date (a backfill) leaves out the
-    customers who joined since, as D's first run did."""
+    """The bank's customers (stage/crm_clients) with their CRM attributes, keyed `customer`.
+
+    The gate of a date lets in only those who had joined by then (conf/privacy.yaml
+    `not_before`: the exact date stays on-prem), so D re-run after a later date leaves out the
+    customers who joined since once D is gated again, as the date's DAG run does. The join
+    date reaches stage as its year (k-anonymity, null where suppressed): a customer of a later
+    year is left out here too."""
     crm = ctx.read("stage/crm_clients").drop(*LINEAGE)
     if CUSTOMER_SINCE in crm.columns:
-        crm = crm.where(F.col(CUSTOMER_SINCE) <= F.lit(ctx.run_date))
+        since = F.col(CUSTOMER_SINCE)
+        crm = crm.where(since.isNull() | (since <= F.lit(ctx.run_date)))
     return crm.withColumnRenamed("client_id", "customer")
 
 

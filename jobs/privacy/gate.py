@@ -20,10 +20,11 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.privacy import purges, scrub
+from jobs.privacy import consent, purges, scrub
 from jobs.privacy.policy import PrivacyPolicy, load_policy
 from jobs.privacy.spark_crypto import normalized
 from jobs.privacy.vault import Vault, vault_lock
+from jobs.privacy.vault_store import vacuum
 from jobs.runtime import delta_io
 from jobs.runtime.context import JobResult, RunContext
 from jobs.runtime.locks import EXCLUSIVE
@@ -96,16 +97,23 @@ def of_erased(columns: list[str]) -> Column:
 
 
 def transform(
-    name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups, as_of: date
+    name: str,
+    raw: DataFrame,
+    policy: PrivacyPolicy,
+    lookups: Lookups,
+    as_of: date,
+    raws: dict[str, DataFrame],
 ) -> DataFrame:
-    """The stage twin of one raw table: rows of erased customers are left out."""
+    """The stage twin of one raw table: rows of erased customers are left out, and columns
+    that need consent are null where it was not given (`raws` holds the consent flags)."""
     policy.check_covers(name, raw.columns)
-    df = with_tokens(name, raw, policy, lookups)
+    df = consent.flagged(policy, name, with_tokens(name, raw, policy, lookups), raws)
     df = df.where(~of_erased(list(tokenized_columns(policy, name, raw.columns))))
+    df = df.where(~not_yet(policy, name, raw.columns, as_of))
     out = []
     for column in raw.columns:
         for action in policy.actions(name, column):
-            value = F.col(column)
+            value = consent.governed(policy, name, column, F.col(column))
             if action.verb == "keep":
                 out.append(value.alias(action.output))
             elif action.verb == "tokenize":
@@ -120,6 +128,14 @@ def transform(
     if name in policy.k_anonymity:
         stage = scrub.enforce_k(stage, policy.k_anonymity[name])
     return stage
+
+
+def not_yet(policy: PrivacyPolicy, name: str, columns: list[str], as_of: date) -> Column:
+    """True for a row dated after the run date by the table's `not_before` column."""
+    column = policy.table(name).not_before
+    if column is None or column not in columns:
+        return F.lit(False)
+    return F.coalesce(F.col(column).cast("date") > F.lit(as_of), F.lit(False))
 
 
 def withheld(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups) -> int:
@@ -147,6 +163,19 @@ def tokenized_values(
     return reduce(
         DataFrame.unionByName, frames, spark.createDataFrame([], "kind string, value string")
     )
+
+
+def _early(name: str, raw: DataFrame, policy: PrivacyPolicy, lookups: Lookups, as_of) -> int:
+    """Rows left out because they are dated after the run date (erased ones not counted)."""
+    column = policy.table(name).not_before
+    if column is None or column not in raw.columns:
+        return 0
+    columns = tokenized_columns(policy, name, raw.columns)
+    rows = raw.where(not_yet(policy, name, raw.columns, as_of))
+    if any(lookups.erased(kind) for kind in columns.values()):
+        rows = with_tokens(name, rows.select(*columns), policy, lookups)
+        rows = rows.where(~of_erased(list(columns)))
+    return rows.count()
 
 
 def _contacts(
@@ -178,26 +207,36 @@ def _contacts(
 
 
 def _stage(
-    ctx: RunContext, policy: PrivacyPolicy, lookups: Lookups, name: str, raw: DataFrame
+    ctx: RunContext, policy: PrivacyPolicy, lookups: Lookups, raws: dict, name: str
 ) -> JobResult:
     """Write stage/<name> whole from raw/<name>; its counts and notes."""
     began = time.perf_counter()
-    stage = transform(name, raw, policy, lookups, ctx.run_date)
+    raw = raws[name]
+    stage = transform(name, raw, policy, lookups, ctx.run_date, raws)
     result = ctx.write(f"stage/{name}", stage, mode="overwrite")
     log.info("stage/%s: %d rows in %.1f s", name, result.rows_written, time.perf_counter() - began)
     notes = []
     left_out = withheld(name, raw, policy, lookups)
     if left_out:
         notes.append(f"{left_out} rows of erased customers left out")
+    early = _early(name, raw, policy, lookups, ctx.run_date)
+    if early:
+        notes.append(f"{early} rows dated after {ctx.run_date} left out until then")
+    if name in policy.consent:
+        without = consent.withheld(policy, name, consent.flagged(policy, name, raw, raws))
+        governed = ", ".join(policy.consent[name].columns)
+        notes.append(f"{without} rows without consent: {governed} left out")
     if name in policy.k_anonymity:
         rule = policy.k_anonymity[name]
-        k = scrub.smallest_group(ctx.read(f"stage/{name}"), rule.quasi_identifiers)
-        notes.append(f"k-anonymity over ({', '.join(rule.quasi_identifiers)}): k = {k}")
+        written = ctx.read(f"stage/{name}")
+        k = scrub.smallest_group(written, rule)
+        qis = [q for q in rule.quasi_identifiers if q in written.columns]
+        notes.append(f"k-anonymity over ({', '.join(qis)}): k = {k} (policy: {rule.k})")
     return JobResult(
         f"stage/{name}",
         rows_read=raw.count(),
         rows_written=result.rows_written,
-        rows_withheld=left_out,
+        rows_withheld=left_out + early,
         feed="privacy",
         notes=tuple(notes),
     )
@@ -231,12 +270,13 @@ def _gate(ctx: RunContext, policy: PrivacyPolicy, raws: dict, vault: Vault) -> l
         # two tables at a time (threads sharing the session): one's driver work overlaps the
         # other's Spark tasks; each table is its own Delta commit
         with ThreadPoolExecutor(TABLES_AT_ONCE, thread_name_prefix="privacy") as pool:
-            staged = pool.map(
-                lambda item: _stage(ctx, policy, lookups, *item), sorted(raws.items())
-            )
+            staged = pool.map(lambda name: _stage(ctx, policy, lookups, raws, name), sorted(raws))
             results = list(staged)
     finally:  # the clear values and their tokens leave Spark's cache, even on a failure
         lookups.release()
+    for name, rule in policy.consent.items():  # no coordinates kept past their consent
+        if name in raws:
+            vacuum(ctx.spark, [ctx.path(f"stage/{name}")], rule.history_hours)
     if policy.reachability:
         written = ctx.write(
             f"stage/{REACHABILITY}", vault.reachability(policy.reachability), mode="overwrite"

@@ -20,6 +20,7 @@ GENERALIZER_TYPES = {
     "band": ("width",),
     "year": (),
     "month": (),
+    "years_start": ("years",),
     "prefix": ("length",),
     "grid": ("cell",),
 }
@@ -63,10 +64,30 @@ class KAnonymity:
 
 
 @dataclass(frozen=True)
+class ConsentRule:
+    """Columns of `table` that stage holds only for customers who consented: the row's `owner`
+    column matches a row of `flag_table` (by the column tokenized with the owner's kind) whose
+    `flag_column` is true."""
+
+    table: str
+    owner: str
+    flag_table: str
+    flag_column: str
+    flag_owner: str  # the flag table's column matched with `owner`
+    columns: tuple[str, ...]
+    # stage's older versions (coordinates of a customer who has since withdrawn consent) are
+    # vacuumed after this long
+    history_hours: float = 168.0
+
+
+@dataclass(frozen=True)
 class TablePolicy:
     name: str
     columns: dict[str, tuple[Action, ...]]
     owner: str | None = None  # column whose token owns this table's encrypted values
+    # a date column: a row reaches stage once the run date reaches it (a customer who joins
+    # after the gated date is not one yet); the exact date itself stays on-prem
+    not_before: str | None = None
 
     def tokenized(self) -> dict[str, str]:
         """column -> kind, for the columns this table tokenizes."""
@@ -102,6 +123,7 @@ class PrivacyPolicy:
     linked: dict[str, str] = field(default_factory=dict)  # kind -> SQL of (value, client_id)
     reachability: dict[str, str] = field(default_factory=dict)  # channel -> "table.column"
     lake_purge_after_hours: float = 12.0  # see jobs/privacy/purges.py
+    consent: dict[str, ConsentRule] = field(default_factory=dict)  # table -> its rule
 
     def table(self, name: str) -> TablePolicy:
         if name not in self.tables:
@@ -239,7 +261,9 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
             c: _parse_actions(at, a, c, kinds, rules)
             for c, a in _mapping(at, spec.get("columns"), "columns").items()
         }
-        table = TablePolicy(name, columns, spec.get("owner"))
+        table = TablePolicy(name, columns, spec.get("owner"), spec.get("not_before"))
+        if table.not_before is not None and table.not_before not in columns:
+            raise PolicyError(f"{at}: not_before: {table.not_before} is not a column of {name}")
         if table.encrypted():
             owner_kind = table.tokenized().get(table.owner or "")
             if not owner_kind or not kinds[owner_kind].personal:
@@ -257,6 +281,13 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
             raise PolicyError(
                 f"{where}: k_anonymity.{name} needs k >= 2, quasi_identifiers, and suppress "
                 "listing only quasi-identifiers"
+            )
+        table = tables.get(name, TablePolicy(name, {}))
+        outputs = {a.output for acts in table.columns.values() for a in acts if a.output}
+        if set(qis) - outputs:
+            raise PolicyError(
+                f"{where}: k_anonymity.{name}: {sorted(set(qis) - outputs)} are not stage columns "
+                f"of {name}"
             )
         k_anon[name] = KAnonymity(name, int(spec["k"]), qis, suppress)
     scan = _mapping(where, raw.get("leakscan"), "leakscan")
@@ -284,7 +315,37 @@ def load_policy(conf_dir: Path) -> PrivacyPolicy:
         name, _, column = ref.partition(".")
         if column not in tables.get(name, TablePolicy(name, {})).encrypted():
             raise PolicyError(f"{where}: reachability.{channel}: {ref} is not an encrypted column")
+    consent = {
+        name: _consent_rule(where, tables, name, spec)
+        for name, spec in _mapping(where, raw.get("consent"), "consent").items()
+    }
     return PrivacyPolicy(
         path, vault, kinds, rules, tables, lineage, k_anon, drops, names, linked, reach,
-        float(purge_after),
+        float(purge_after), consent,
     )  # fmt: skip
+
+
+def _consent_rule(where: str, tables: dict, name: str, spec: Any) -> ConsentRule:
+    at = f"{where}: consent.{name}"
+    spec = _mapping(where, spec, f"consent.{name}")
+    table = tables.get(name)
+    if table is None:
+        raise PolicyError(f"{at}: no table {name} under `tables:`")
+    owner = str(spec.get("owner", ""))
+    kind = table.tokenized().get(owner)
+    if not kind:
+        raise PolicyError(f"{at}: owner {owner!r} is not a tokenized column of {name}")
+    flag_table, _, flag_column = str(spec.get("given_by", "")).partition(".")
+    flags = tables.get(flag_table)
+    if flags is None or flag_column not in flags.columns:
+        raise PolicyError(f"{at}: given_by must name a table.column under `tables:`")
+    flag_owner = [c for c, k in flags.tokenized().items() if k == kind]
+    if len(flag_owner) != 1:
+        raise PolicyError(f"{at}: {flag_table} needs one column tokenized as {kind} (the owner's)")
+    columns = tuple(str(c) for c in spec.get("columns", ()))
+    if not columns or set(columns) - set(table.columns):
+        raise PolicyError(f"{at}: columns must list columns of {name}")
+    hours = spec.get("history_hours", 168.0)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours < 0:
+        raise PolicyError(f"{at}: history_hours must be a number >= 0, got {hours!r}")
+    return ConsentRule(name, owner, flag_table, flag_column, flag_owner[0], columns, float(hours))

@@ -1,16 +1,18 @@
 """The column actions that need no vault: generalize and mask, as Spark expressions.
 
 Also k-anonymity over a stage table's quasi-identifiers: measure the smallest group, and
-suppress ("*") quasi-identifiers of rows in groups smaller than k, one column at a time.
+suppress ("*", or null for a date) quasi-identifiers of rows in groups smaller than k, one
+column at a time, then all of them for rows still in too small a group.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, DateType, TimestampType
+from pyspark.sql.types import DataType, DateType, StringType, TimestampType
 
 from jobs.privacy.policy import Generalizer, KAnonymity
 
@@ -42,6 +44,9 @@ def generalize(value: Column, data_type: DataType, rule: Generalizer, as_of: dat
         return F.year(value.cast("date"))
     if rule.type == "month":
         return F.date_format(value.cast("date"), "yyyy-MM")
+    if rule.type == "years_start":  # a date -> 1 January of its N-year period, still a date
+        start = F.floor(F.year(value.cast("date")) / F.lit(p["years"])) * F.lit(p["years"])
+        return F.make_date(start.cast("int"), F.lit(1), F.lit(1))
     if rule.type == "prefix":
         return F.substring(F.trim(value.cast("string")), 1, int(p["length"]))
     if rule.type == "grid":  # the centre of the cell, rounded to the cell's precision
@@ -64,19 +69,51 @@ def mask(value: Column, keep_last: int) -> Column:
     )
 
 
-def smallest_group(df: DataFrame, qis: tuple[str, ...]) -> int:
-    """k of the table: the size of its smallest group of equal quasi-identifiers (0 if empty)."""
-    row = df.groupBy(*qis).count().agg(F.min("count")).first()
-    return int(row[0] or 0)
+def _present(df: DataFrame, rule: KAnonymity) -> list[str]:
+    """The rule's quasi-identifiers this table has (layouts differ: `district` or `district_id`)."""
+    return [q for q in rule.quasi_identifiers if q in df.columns]
+
+
+def _suppressed(df: DataFrame, column: str) -> Column:
+    """The suppressed value of a column: "*" for text, null for other types (a date or a
+    number keeps its type, so the model's expressions on it still run)."""
+    if isinstance(df.schema[column].dataType, StringType):
+        return F.lit(SUPPRESSED)
+    return F.lit(None).cast(df.schema[column].dataType)
+
+
+def _is_suppressed(df: DataFrame, column: str) -> Column:
+    if isinstance(df.schema[column].dataType, StringType):
+        return F.col(column) == F.lit(SUPPRESSED)
+    return F.col(column).isNull()
+
+
+def smallest_group(df: DataFrame, rule: KAnonymity) -> int:
+    """k of the table: the size of its smallest group of equal quasi-identifiers (0 if empty).
+
+    Rows whose every quasi-identifier is suppressed match any person, so their group is not
+    counted unless it is all the table has."""
+    qis = _present(df, rule)
+    everything = reduce(lambda a, b: a & b, [_is_suppressed(df, q) for q in qis])
+    groups = df.groupBy(*qis).agg(F.count(F.lit(1)).alias("n"), F.min(everything).alias("all"))
+    row = groups.agg(
+        F.min(F.when(~F.coalesce(F.col("all"), F.lit(False)), F.col("n"))), F.min("n")
+    ).first()
+    return int(row[0] if row[0] is not None else row[1] or 0)
 
 
 def enforce_k(df: DataFrame, rule: KAnonymity) -> DataFrame:
-    """Suppress quasi-identifiers, in `rule.suppress` order, of rows in groups smaller than k."""
-    qis = list(rule.quasi_identifiers)
-    out = df.select(
-        *[F.col(c) for c in df.columns if c not in qis], *[F.col(q).cast("string") for q in qis]
-    )
-    for column in rule.suppress:
-        small = F.count(F.lit(1)).over(Window.partitionBy(*qis)) < rule.k
-        out = out.withColumn(column, F.when(small, F.lit(SUPPRESSED)).otherwise(F.col(column)))
+    """Suppress quasi-identifiers, in `rule.suppress` order, of rows in groups smaller than k;
+    then every quasi-identifier of rows still in a smaller group."""
+    qis = _present(df, rule)
+
+    def small() -> Column:
+        return F.count(F.lit(1)).over(Window.partitionBy(*qis)) < rule.k
+
+    out = df
+    for c in [c for c in rule.suppress if c in qis]:
+        out = out.withColumn(c, F.when(small(), _suppressed(df, c)).otherwise(F.col(c)))
+    out = out.withColumn("_k_small", small())
+    for c in qis:
+        out = out.withColumn(c, F.when(F.col("_k_small"), _suppressed(df, c)).otherwise(F.col(c)))
     return out.select(*df.columns)

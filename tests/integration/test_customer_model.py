@@ -39,7 +39,9 @@ def test_metrics_carry_the_banks_behaviour(modelled):
     card = lake.table("stage/card_transactions").where("amount > 0").agg(F.sum("amount")).first()[0]
     assert 0 < totals.card <= float(card) + 0.01
     assert totals.credits > 0
-    assert totals.tenures == c360.count()
+    # every customer whose join year reached stage (k-anonymity suppresses it in small groups)
+    joined = c360.where(F.col("client_created_date").isNotNull()).count()
+    assert totals.tenures == joined > 0
 
 
 def test_every_customer_gets_a_rule_segment_a_cluster_and_a_lifetime_value(modelled):

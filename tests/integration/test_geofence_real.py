@@ -1,14 +1,19 @@
 """Geofencing on real data: GeoLife GPS tracks replayed as pings, Visakhapatnam's banks as allies.
 
 Both go through ingest (`ingest-public`) and the privacy gate first, as they would in the bank;
-each GeoLife user is one customer (their device token), opted in to location.
+each GeoLife user is one customer (their device token), opted in to location. With no CRM to
+record that consent, the lake's policy goes without the consent rule (the shipped one would
+leave these tracks without coordinates: tests/security/test_location_consent.py).
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -19,6 +24,7 @@ from jobs.geofence.pings import screen
 from jobs.geofence.settings import GeofenceSettings
 from jobs.geofence.visits import hits, visits
 from jobs.ingest.public import ingest_public
+from jobs.runtime.config import DEFAULT_CONF_DIR
 from tests.lakes import DELIVERY, Lake
 
 STAY_RADIUS_M = 200.0  # a stay: pings within this of its first ping ...
@@ -27,9 +33,23 @@ FENCE_RADIUS_M = 210.0  # the stay's fence: its radius plus room for sphere vs s
 UNION_BANK = ("osm-n1815853642", 17.7233671, 83.3184421)  # a branch in banks.geojson
 
 
+def without_location_consent(conf: Path) -> Path:
+    """A copy of conf/ whose policy keeps GeoLife's coordinates: its users gave their tracks to
+    research, and this lake has no CRM to hold that consent (the bank's rule needs a CRM row,
+    so the shipped policy leaves a customer-less track without coordinates)."""
+    text = (conf / "privacy.yaml").read_text()
+    start = text.index("\nconsent:\n")
+    end = text.index("\n\n", start + 1)
+    copy = Path(tempfile.mkdtemp(prefix="geolife-conf-")) / "conf"
+    shutil.copytree(conf, copy)
+    (copy / "privacy.yaml").write_text(text[:start] + text[end:])
+    return copy
+
+
 @pytest.fixture(scope="module")
 def real_lake(tmp_path_factory, spark, shared_datasets) -> Lake:
-    lake = Lake(tmp_path_factory.mktemp("real_geo") / "lake", spark)
+    conf = without_location_consent(DEFAULT_CONF_DIR)
+    lake = Lake(tmp_path_factory.mktemp("real_geo") / "lake", spark, conf)
     sources = {
         "geolife": shared_datasets / "geolife",
         "osm": shared_datasets / "osm_pois" / "visakhapatnam_Kubs-03_POIS",

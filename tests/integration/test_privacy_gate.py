@@ -166,10 +166,10 @@ def test_a_raw_column_without_an_action_stops_the_gate_before_any_write(ingested
     conf = tmp_path / "conf"
     shutil.copytree(DEFAULT_CONF_DIR, conf)
     text = (conf / "privacy.yaml").read_text()
-    (conf / "privacy.yaml").write_text(text.replace("      occupation: keep\n", "", 1))
+    (conf / "privacy.yaml").write_text(text.replace("      home_ownership_status: keep\n", "", 1))
     lake = copy_raw(ingested[0], tmp_path)
     lake.conf_dir = conf
-    with pytest.raises(PolicyError, match=r"crm_clients\.occupation has no action"):
+    with pytest.raises(PolicyError, match=r"crm_clients\.home_ownership_status has no action"):
         lake.run("privacy", RUN_DATE)
     assert not (lake.root / "lake").exists()
     vault = lake.root / "onprem" / "vault"  # its lock file only: no key, token or table

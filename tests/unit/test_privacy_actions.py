@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from chispa import assert_column_equality
 from pyspark.sql import functions as F
+from pyspark.sql.types import DateType
 
 from jobs.privacy import scrub
 from jobs.privacy import spark_crypto as sc
@@ -42,7 +43,10 @@ def test_the_shipped_policy_loads():
         ("client_id: tokenize client", "client_id: tokenize person", "unknown token kind person"),
         ("zip: generalize zip3 as zip3", "zip: generalize zip9", "unknown generalizer zip9"),
         ("account: mask 2", "account: mask two", "mask N"),
-        ("    owner: client_id\n", "", "need `owner:`"),
+        ("  crm_clients:\n    owner: client_id\n", "  crm_clients:\n", "need `owner:`"),
+        ("given_by: crm_clients.opt_in_location", "given_by: crm.opt_in", "given_by must name"),
+        ("columns: [lat, lon, altitude_ft]", "columns: [lat, height]", "columns must list"),
+        ("[age_band, state, country, zip3]", "[age_band, state, country, zip3, ssn]", "['ssn']"),
         ("gender: keep\n      email", "gender: keep, drop\n      email", "stand alone"),
     ],
 )
@@ -136,12 +140,43 @@ def test_k_anonymity_suppresses_quasi_identifiers_of_small_groups(spark):
     df = spark.createDataFrame(rows, "age string, gender string, zip string")
     rule = KAnonymity("t", 5, ("age", "gender", "zip"), ("zip", "age", "gender"))
     out = scrub.enforce_k(df, rule)
-    assert scrub.smallest_group(df, rule.quasi_identifiers) == 2
-    assert scrub.smallest_group(out, rule.quasi_identifiers) == 5
+    assert scrub.smallest_group(df, rule) == 2
+    assert scrub.smallest_group(out, rule) == 5
     assert sorted(tuple(r) for r in out.distinct().collect()) == [
         ("20-30", "M", "110"),
         ("30-40", "F", "*"),
     ]
+
+
+def test_k_holds_when_suppressing_one_column_at_a_time_leaves_a_small_group(spark):
+    """After the ordered pass the 4 rows of 30-40 still share a group of 4 (< k) through `sex`,
+    which `suppress` does not list: they lose every quasi-identifier. A date is suppressed to
+    null, keeping its type; a quasi-identifier the table lacks is skipped."""
+    d1, d2 = date(2015, 1, 1), date(2020, 1, 1)
+    rows = [("20-30", "110", d1, "M")] * 5 + [("30-40", "120", d1, "F")] * 3
+    rows += [("30-40", "130", d2, "F")]
+    df = spark.createDataFrame(rows, "age string, zip string, since date, sex string")
+    rule = KAnonymity("t", 5, ("age", "zip", "since", "sex", "absent"), ("zip", "since", "age"))
+    out = scrub.enforce_k(df, rule)
+    assert out.schema == df.schema
+    assert sorted(tuple(r) for r in out.distinct().collect()) == sorted(
+        [("20-30", "110", d1, "M"), ("*", "*", None, "*")], key=str
+    )
+    # the fully suppressed rows match anyone: k is that of the groups that say something
+    assert scrub.smallest_group(out, rule) == 5
+    assert scrub.smallest_group(out.where("age = '*'"), rule) == 4  # unless they are all there is
+
+
+def test_years_start_generalizes_a_date_to_its_period_and_keeps_a_date(spark):
+    df = spark.createDataFrame(
+        [(date(2017, 4, 3), date(2015, 1, 1)), (date(2020, 1, 1), date(2020, 1, 1)), (None, None)],
+        "d date, expected date",
+    )
+    rule = Generalizer("years5", "years_start", {"years": 5.0})
+    out = df.select(
+        scrub.generalize(F.col("d"), DateType(), rule, date(2026, 1, 1)).alias("g"), "expected"
+    )
+    assert_column_equality(out, "g", "expected")
 
 
 def test_spark_hmac_equals_python_hmac(spark):
