@@ -5,6 +5,12 @@ and their Python workers in other processes, as on a bank's cluster.
 
 The processes run in the background; their pids and logs are kept in `<home>` (default
 `.cluster/`), which `stop` reads. Starting a cluster already running does nothing.
+
+Every connection of the cluster authenticates and is encrypted (`spark.authenticate`,
+`spark.network.crypto.enabled`) with one secret the cluster draws when first started and keeps
+in `<home>/conf/spark-defaults.conf` (0600, in a 0700 folder; never on a command line). The
+daemons read it through SPARK_CONF_DIR; so does every driver: `spark-submit` tasks get the
+folder from the Airflow Variable `offerlake_spark_conf_dir`. A driver without it is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -45,6 +52,30 @@ class Cluster:
     def state(self) -> Path:
         return self.home / "pids.json"
 
+    @property
+    def conf_dir(self) -> Path:
+        """SPARK_CONF_DIR of the daemons and of every driver: the shared secret is in it."""
+        return self.home / "conf"
+
+
+SECRET_CONF = "spark-defaults.conf"
+
+
+def _secret_conf(cluster: Cluster) -> None:
+    """Draw the cluster's secret once, into its conf folder, readable by its owner only."""
+    cluster.conf_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(cluster.conf_dir, 0o700)
+    path = cluster.conf_dir / SECRET_CONF
+    if path.exists():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(
+            "spark.authenticate true\n"
+            f"spark.authenticate.secret {secrets.token_hex(32)}\n"
+            "spark.network.crypto.enabled true\n"
+        )
+
 
 def _spark_class() -> str:
     return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
@@ -57,6 +88,7 @@ def _environment(cluster: Cluster) -> dict[str, str]:
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
         "SPARK_LOG_DIR": str(cluster.home / "logs"),
+        "SPARK_CONF_DIR": str(cluster.conf_dir),
         # an application that does not say how many cores it wants gets one, not every core of
         # the cluster: two tasks' applications then run side by side instead of queueing
         "SPARK_MASTER_OPTS": f"-Dspark.deploy.defaultCores={cluster.cores}",
@@ -100,6 +132,7 @@ def start(cluster: Cluster, timeout: float = 120) -> Cluster:
     if cluster.state.exists() and alive_workers(cluster) >= cluster.workers:
         return cluster
     cluster.home.mkdir(parents=True, exist_ok=True)
+    _secret_conf(cluster)
     pids = {
         "master": _spawn(
             cluster,
@@ -176,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     start(cluster)
     print(f"Spark master {cluster.master_url} (UI http://127.0.0.1:{cluster.ui_port}/), "
           f"{cluster.workers} workers of {cluster.cores} core and {cluster.memory}")  # fmt: skip
-    print("In Airflow: Variable offerlake_spark_mode=submit, connection offerlake_spark "
-          f"with host {cluster.master_url}")  # fmt: skip
+    print("In Airflow: Variables offerlake_spark_mode=submit and offerlake_spark_conf_dir="
+          f"{cluster.conf_dir},")  # fmt: skip
+    print(f"connection offerlake_spark with host {cluster.master_url}")
     return 0
 
 

@@ -10,7 +10,8 @@ Where Spark runs is an operator's choice, not the DAG file's: the Airflow Variab
 `offerlake_spark_mode` is `local` (default: the command runs in the worker's own process, Spark in
 local mode, as in the demo) or `submit` (SparkSubmitOperator: `spark-submit jobs/cli.py ...` to the
 cluster of the Airflow connection `offerlake_spark`, e.g. `spark://spark-master:7077`, with the
-jars `make setup` fetched on the driver's and the executors' classpath: `submit_conf`).
+jars `make setup` fetched on the driver's and the executors' classpath: `submit_conf`; the
+Variable `offerlake_spark_conf_dir` names the cluster's SPARK_CONF_DIR, which holds its secret).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from jobs.orchestration.run_dates import NoRunDate, announce, run_dates
 from jobs.runtime.spark import JARS_DIR, classpath_conf
 
 MODE_VARIABLE = "offerlake_spark_mode"
+# the cluster's SPARK_CONF_DIR (its shared secret: jobs/orchestration/cluster.py) for spark-submit
+CONF_DIR_VARIABLE = "offerlake_spark_conf_dir"
 MODES = ("local", "submit")
 SPARK_CONN_ID = "offerlake_spark"
 CLI = Path(__file__).resolve().parents[1] / "cli.py"
@@ -81,6 +84,8 @@ class OfferlakeOperator(SparkSubmitOperator):
     def _run(self, mode: str, args: list[str], context) -> None:
         if mode == "submit" and self.uses_spark:
             self.application_args, self._hook = args, None  # a hook of these args
+            conf_dir = Variable.get(CONF_DIR_VARIABLE, default=None)
+            self.env_vars = {"SPARK_CONF_DIR": conf_dir} if conf_dir else None
             super().execute(context)
             return
         from jobs.cli import main

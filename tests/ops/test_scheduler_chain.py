@@ -135,6 +135,8 @@ def _submit_to(operated, cluster) -> None:
     """What an operator sets in the UI (Admin > Variables, Connections), here through REST."""
     api = operated.api
     api.post("/api/v2/variables", {"key": "offerlake_spark_mode", "value": "submit"})
+    conf_dir = {"key": "offerlake_spark_conf_dir", "value": str(cluster.conf_dir)}
+    api.post("/api/v2/variables", conf_dir)  # the cluster's secret, for spark-submit
     connection = {"connection_id": "offerlake_spark", "conn_type": "spark"}
     api.post("/api/v2/connections", {**connection, "host": cluster.master_url})
 
