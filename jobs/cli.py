@@ -59,11 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
         "planted personas with ground truth in truth/personas.csv).",
     )
     gen.add_argument("--customers", type=_positive, default=2000)
-    gen.add_argument("--days", type=_positive, default=90)
+    gen.add_argument(
+        "--days", type=_positive, default=90, help="days of history (with --continue: new days)"
+    )
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--start", type=_date, default=None, help="first day (default 2026-01-01)")
     gen.add_argument("--out", type=Path, help="folder to write into (default: the lake root)")
     gen.add_argument("--workers", type=_positive, default=2)
+    gen.add_argument(
+        "--continue",
+        dest="continue_from",
+        type=Path,
+        metavar="DIR",
+        help="write the next --days days of the bank generated into DIR, each in its own "
+        "delivery folder",
+    )
 
     run = commands.add_parser(
         "run",
@@ -245,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _generate(args: argparse.Namespace, config: LakeConfig) -> None:
     from jobs.generate.bank import DEFAULT_START, BankSpec, generate_bank
 
+    if getattr(args, "continue_from", None):
+        _continue(args.continue_from, args.days)
+        return
     target = args.out or Path(config.onprem_root)
     spec = BankSpec(args.customers, args.days, args.seed, args.start or DEFAULT_START)
     report = generate_bank(spec, target, workers=args.workers, progress=sys.stderr.isatty())
@@ -257,6 +270,20 @@ def _generate(args: argparse.Namespace, config: LakeConfig) -> None:
         table.add_row(name, f"{count:,}")
     out.print(table)
     out.print(f"landing: {target / 'onprem' / 'landing'} (delivery date {report.delivery_date})")
+
+
+def _continue(folder: Path, days: int) -> None:
+    from jobs.generate.days import continue_bank
+
+    reports = continue_bank(folder, days)
+    names = sorted({name for report in reports for name in report.counts})
+    table = Table(title=f"{folder}: {days} more day(s)")
+    table.add_column("file")
+    for report in reports:
+        table.add_column(str(report.delivery_date), justify="right")
+    for name in names:
+        table.add_row(name, *(f"{report.counts.get(name, 0):,}" for report in reports))
+    out.print(table)
 
 
 def _demo(args: argparse.Namespace, config: LakeConfig) -> None:

@@ -149,9 +149,10 @@ def generate_movements(pop: Population, catalog: MerchantCatalog, seed: int) -> 
 
 
 def write_sqlite(
-    pop: Population, catalog: MerchantCatalog, mv: AccountMovements, path: Path
+    pop: Population, catalog: MerchantCatalog, mv: AccountMovements, path: Path, first_id: int = 1
 ) -> int:
-    """Write movements ordered by date (trans_id grows with date: incremental ingest by key).
+    """Write movements ordered by date (trans_id grows with date from first_id: incremental
+    ingest by key).
 
     Bulk-loaded from Arrow through ADBC: ~1M rows/s, where sqlite3.executemany does ~170k/s.
     """
@@ -164,7 +165,7 @@ def write_sqlite(
     acc = mv.partner_account[order]
     table = pa.table(
         {
-            "trans_id": pa.array(np.arange(1, len(order) + 1, dtype=np.int64)),
+            "trans_id": pa.array(np.arange(first_id, first_id + len(order), dtype=np.int64)),
             "account_id": pa.array(mv.account_id[order]),
             "date": dates.take(pa.array(mv.day[order])),
             "type": pa.array([k[0] for k in KINDS]).take(kind),

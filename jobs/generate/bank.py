@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jobs.generate import (
@@ -36,6 +37,7 @@ from jobs.generate import (
 )
 from jobs.generate.merchants import MerchantCatalog, build_catalog
 from jobs.generate.population import PERSONAS, Population, build_population
+from jobs.generate.state import BankState, closing_balances, save_state
 
 FEEDS = (
     "crm",
@@ -91,9 +93,11 @@ def _card_chunk(args: tuple[int, int, int]) -> tuple[bytes, int]:
     return card_transactions.to_csv_bytes(_POP, _CATALOG, tx, header=lo == 0), len(tx["cust"])
 
 
-def _accounts_task(folders: dict[str, Path], seed: int) -> dict[str, int]:
+def _accounts_task(folders: dict[str, Path], seed: int) -> tuple[dict[str, int], tuple]:
+    """Files written, and each account's (opening, closing) balance for the bank's state."""
     mv = account_transactions.generate_movements(_POP, _CATALOG, seed)
-    return {
+    balances = (mv.opening_balance, closing_balances(mv.opening_balance, mv.account_id, mv.balance))
+    counts = {
         "transactions.sqlite": account_transactions.write_sqlite(
             _POP, _CATALOG, mv, folders["transactions"] / "transactions.sqlite"
         ),
@@ -105,15 +109,16 @@ def _accounts_task(folders: dict[str, Path], seed: int) -> dict[str, int]:
         ),
         "CARDS.DAT": mainframe.write_cards(_POP, folders["mainframe"] / "CARDS.DAT"),
     }
+    return counts, balances
 
 
-def _web_task(folders: dict[str, Path], seed: int) -> dict[str, int]:
+def _web_task(folders: dict[str, Path], seed: int) -> tuple[dict[str, int], None]:
     sessions, visitors = web.write_web(_POP, folders["web"], seed)
-    return {"ga_sessions": sessions, "visitor_map.csv": visitors}
+    return {"ga_sessions": sessions, "visitor_map.csv": visitors}, None
 
 
-def _small_feeds_task(folders: dict[str, Path], seed: int) -> dict[str, int]:
-    return {
+def _small_feeds_task(folders: dict[str, Path], seed: int) -> tuple[dict[str, int], None]:
+    counts = {
         "crm_clients.jsonl": crm.write_crm(_POP, folders["crm"] / "crm_clients.jsonl", seed),
         "sd254_users.csv": tabformer_profiles.write_users(
             _POP, folders["card_transactions"] / "sd254_users.csv", seed
@@ -131,6 +136,7 @@ def _small_feeds_task(folders: dict[str, Path], seed: int) -> dict[str, int]:
             _POP, folders["offer_responses"] / "responses.jsonl", seed
         ),
     }
+    return counts, None
 
 
 def _write_truth(pop: Population, path: Path) -> int:
@@ -187,6 +193,18 @@ def generate_bank(
         report.counts["card_transaction.v1.csv"] = rows
         others = bar.add_task("accounts, mainframe, web, crm, pings, allies", total=len(side_tasks))
         for task in side_tasks:
-            report.counts.update(task.get())
+            counts, balances = task.get()
+            report.counts.update(counts)
             bar.advance(others)
+            if balances is not None:
+                opening, closing = balances
+    state = BankState(
+        spec.customers,
+        spec.days,
+        spec.seed,
+        spec.start.isoformat(),
+        spec.delivery_date.isoformat(),
+        next_trans_id=report.counts["transactions.sqlite"] + 1,
+    )
+    save_state(out, state, opening, closing, np.zeros(len(opening), dtype=bool))
     return report

@@ -13,7 +13,8 @@ from jobs.generate.vocab import DISTRICT_ZIPS, DISTRICTS, WEEKDAYS
 TOPICS = np.array(["loans", "insurance", "investments", "travel", "retail"])
 
 
-def write_crm(pop: Population, path: Path, seed: int) -> int:
+def write_crm(pop: Population, path: Path, seed: int, rows: np.ndarray | None = None) -> int:
+    """The customers' records (only `rows`, customer indexes, when given)."""
     rng = np.random.default_rng([seed, 4])
     n = pop.size
     preferred = rng.random((n, 7)) < 0.3
@@ -21,7 +22,7 @@ def write_crm(pop: Population, path: Path, seed: int) -> int:
     quiet_start = rng.choice(["20:00", "21:00", "22:00"], n)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as out:
-        for i in range(n):
+        for i in range(n) if rows is None else rows.tolist():
             record = {
                 "client_id": int(pop.client_id[i]),
                 "name": {"first": str(pop.first_name[i]), "last": str(pop.last_name[i])},
@@ -55,4 +56,4 @@ def write_crm(pop: Population, path: Path, seed: int) -> int:
                 },
             }
             out.write(json.dumps(record, separators=(",", ":")) + "\n")
-    return n
+    return n if rows is None else len(rows)

@@ -62,8 +62,12 @@ def _write(path: Path, length: int, records: list[bytes]) -> int:
     return len(data) // length
 
 
-def write_accounts(pop: Population, opening: np.ndarray, path: Path) -> int:
+def write_accounts(
+    pop: Population, opening: np.ndarray, path: Path, status: np.ndarray | None = None
+) -> int:
+    """One record per customer's account; ACCOUNT-STATUS "A" (open) unless `status` says "C"."""
     created = _yyyymmdd(pop.created)
+    status = np.full(pop.size, "A") if status is None else status
     records = [
         zoned(int(acc), 10)
         + zoned(int(branch), 5)
@@ -71,15 +75,16 @@ def write_accounts(pop: Population, opening: np.ndarray, path: Path) -> int:
         + zoned(day, 8)
         + packed(Decimal(f"{bal:.2f}"), 11, 2)
         + signed_zoned(Decimal(limit), 7, 2)
-        + text("A", 1)
+        + text(state, 1)
         + text("", 4)
-        for acc, branch, freq, day, bal, limit in zip(
+        for acc, branch, freq, day, bal, limit, state in zip(
             pop.client_id.tolist(),
             pop.account_branch.tolist(),
             pop.account_frequency.tolist(),
             created,
             opening.tolist(),
             (-(pop.monthly_income // 2)).astype(int).tolist(),
+            status.tolist(),
             strict=True,
         )
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import date
 
 import numpy as np
@@ -224,3 +224,51 @@ def build_population(customers: int, days: int, seed: int, start: date) -> Popul
         card_cvv=rng.integers(100, 1000, m),
         n_cards=n_cards,
     )
+
+
+_PER_DISPOSITION = ("disp_id", "disp_client", "disp_account", "disp_type")
+_PER_CARD = tuple(f.name for f in fields(Population) if f.name.startswith("card_"))
+_IDS = {
+    "client_id": "client",
+    "disp_client": "client",
+    "disp_account": "client",
+    "disp_id": "disp",
+    "card_disp": "disp",
+    "card_id": "card",
+    "card_client": "client",
+}
+
+
+def _kind(name: str) -> str:
+    return "disp" if name in _PER_DISPOSITION else "card" if name in _PER_CARD else "customer"
+
+
+def joined(pop: Population, new: Population) -> Population:
+    """pop followed by `new` (built on its own, ids from 1): new's client, disposition and card ids
+    are moved past pop's."""
+    offset = {"client": pop.size, "disp": len(pop.disp_id), "card": len(pop.card_id)}
+    arrays = {}
+    for f in fields(Population):
+        if f.name in ("start", "days"):
+            continue
+        extra = getattr(new, f.name)
+        if f.name in _IDS:
+            extra = extra + offset[_IDS[f.name]]
+        arrays[f.name] = np.concatenate([getattr(pop, f.name), extra])
+    return replace(pop, **arrays)
+
+
+def subset(pop: Population, rows: np.ndarray) -> Population:
+    """The customers at indexes `rows`, with the dispositions and cards of their accounts."""
+    ids = pop.client_id[rows]
+    keep = {
+        "customer": rows,
+        "disp": np.flatnonzero(np.isin(pop.disp_account, ids)),
+        "card": np.flatnonzero(np.isin(pop.card_client, ids)),
+    }
+    arrays = {
+        f.name: getattr(pop, f.name)[keep[_kind(f.name)]]
+        for f in fields(Population)
+        if f.name not in ("start", "days")
+    }
+    return replace(pop, **arrays)

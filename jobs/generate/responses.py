@@ -23,9 +23,10 @@ PAST_OFFERS = [
 CHANNELS = ["push", "email", "sms"]
 
 
-def write_responses(pop: Population, path: Path, seed: int) -> int:
+def write_responses(pop: Population, path: Path, seed: int, share: float = 0.25) -> int:
+    """Responses of `share` of the customers to past offers, over the period."""
     rng = np.random.default_rng([seed, 10])
-    who = np.flatnonzero(rng.random(pop.size) < 0.25)
+    who = np.flatnonzero(rng.random(pop.size) < share)
     favourite = rng.integers(0, len(CHANNELS), pop.size)
     start = np.datetime64(pop.start, "s")
     path.parent.mkdir(parents=True, exist_ok=True)

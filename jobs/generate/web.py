@@ -74,11 +74,15 @@ def _hits(rng: np.random.Generator, persona: int, count: int) -> list[dict]:
     return hits
 
 
-def write_web(pop: Population, folder: Path, seed: int) -> tuple[int, int]:
-    """Daily files ga_sessions_YYYYMMDD.json.gz; visitor_map.csv links visitors to clients."""
+def write_web(
+    pop: Population, folder: Path, seed: int, bank_seed: int | None = None
+) -> tuple[int, int]:
+    """Daily files ga_sessions_YYYYMMDD.json.gz; visitor_map.csv links visitors to clients.
+    A continued day (bank_seed: the bank's own seed) keeps the customers' visitor ids."""
     rng = np.random.default_rng([seed, 7])
     users = np.flatnonzero(pop.web_user)
-    visitor_ids = rng.integers(10**18, 9 * 10**18, pop.size, dtype=np.int64).astype(str)
+    ids = rng if bank_seed is None else np.random.default_rng([bank_seed, 7])
+    visitor_ids = ids.integers(10**18, 9 * 10**18, pop.size, dtype=np.int64).astype(str)
     count = rng.poisson(pop.days / 30, len(users))
     cust = np.repeat(users, count)
     # one session in ten comes from a visitor the bank cannot link to a client
