@@ -1,10 +1,11 @@
 """Stage `privacy`: every raw table -> its lake/stage twin, tokens only, per conf/privacy.yaml.
 
 Order of a run: check that the policy covers every column of every raw table (else stop,
-nothing written); open the vault; mint tokens in bulk for the distinct values of every kind of
-every table at once; encrypt contact details into the vault; then write each stage table
-whole, two at a time (same raw, same stage: tokens are stable and generalization is
-deterministic for a date).
+nothing written); open the vault; plan each table (increments.py): whole, or only the raw rows
+of the ingest runs not gated yet or changed since; mint tokens in bulk for the distinct values
+of every kind of those rows at once; encrypt contact details into the vault; then write each
+stage table, two at a time: whole, or replacing the rows of those runs (same raw, same stage:
+tokens are stable and generalization is deterministic for a date); last, log what was gated.
 Rows of erased customers (their token is in the vault with its value shredded) never reach
 stage again, even when a feed delivers them anew.
 """
@@ -20,7 +21,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.privacy import consent, purges, scrub
+from jobs.privacy import consent, increments, purges, scrub
 from jobs.privacy.policy import PrivacyPolicy, load_policy
 from jobs.privacy.spark_crypto import normalized
 from jobs.privacy.vault import Vault, vault_lock
@@ -207,15 +208,29 @@ def _contacts(
 
 
 def _stage(
-    ctx: RunContext, policy: PrivacyPolicy, lookups: Lookups, raws: dict, name: str
+    ctx: RunContext,
+    policy: PrivacyPolicy,
+    lookups: Lookups,
+    raws: dict,
+    plan: increments.Plan,
 ) -> JobResult:
-    """Write stage/<name> whole from raw/<name>; its counts and notes."""
+    """Write stage/<name> from raw/<name> as planned (whole, or the rows of some ingest runs);
+    its counts and notes."""
     began = time.perf_counter()
-    raw = raws[name]
+    name = plan.name
+    raw = plan.rows(raws[name])
+    if plan.runs == ():
+        note = f"by ingest run: {plan.reason}, stage kept"
+        return JobResult(f"stage/{name}", 0, 0, feed="privacy", notes=(note,))
     stage = transform(name, raw, policy, lookups, ctx.run_date, raws)
-    result = ctx.write(f"stage/{name}", stage, mode="overwrite")
+    if plan.runs is None:
+        result = ctx.write(f"stage/{name}", stage, mode="overwrite")
+    else:
+        result = ctx.write(
+            f"stage/{name}", stage, mode="replace_where", replace_where=plan.replace_where
+        )
     log.info("stage/%s: %d rows in %.1f s", name, result.rows_written, time.perf_counter() - began)
-    notes = []
+    notes = [f"{'whole' if plan.runs is None else 'by ingest run'}: {plan.reason}"]
     left_out = withheld(name, raw, policy, lookups)
     if left_out:
         notes.append(f"{left_out} rows of erased customers left out")
@@ -234,12 +249,16 @@ def _stage(
         notes.append(f"k-anonymity over ({', '.join(qis)}): k = {k} (policy: {rule.k})")
     return JobResult(
         f"stage/{name}",
-        rows_read=raw.count(),
+        rows_read=raw.count() if plan.runs is None else _count(plan),
         rows_written=result.rows_written,
         rows_withheld=left_out + early,
         feed="privacy",
         notes=tuple(notes),
     )
+
+
+def _count(plan: increments.Plan) -> int:
+    return sum(plan.counts.get(run, 0) for run in plan.runs or ())
 
 
 REACHABILITY = "contact_reachability"  # per client token: may email / sms reach them (booleans)
@@ -260,20 +279,25 @@ def run(ctx: RunContext) -> list[JobResult]:
 
 def _gate(ctx: RunContext, policy: PrivacyPolicy, raws: dict, vault: Vault) -> list[JobResult]:
     began = time.perf_counter()
-    lookups = Lookups(vault.tokenize(tokenized_values(ctx.spark, policy, raws)))
+    plans = increments.plan(ctx, policy, raws)
+    rows = {name: plans[name].rows(raw) for name, raw in raws.items() if plans[name].runs != ()}
+    lookups = Lookups(vault.tokenize(tokenized_values(ctx.spark, policy, rows)))
     try:
         log.info("tokens of %d kinds in %.1f s", len(lookups.sizes), time.perf_counter() - began)
-        for name, raw in sorted(raws.items()):
+        for name, raw in sorted(rows.items()):
             contacts = _contacts(name, raw, policy, lookups)
             if contacts is not None:
                 vault.store_contacts(contacts)
         # two tables at a time (threads sharing the session): one's driver work overlaps the
         # other's Spark tasks; each table is its own Delta commit
         with ThreadPoolExecutor(TABLES_AT_ONCE, thread_name_prefix="privacy") as pool:
-            staged = pool.map(lambda name: _stage(ctx, policy, lookups, raws, name), sorted(raws))
+            staged = pool.map(
+                lambda name: _stage(ctx, policy, lookups, raws, plans[name]), sorted(raws)
+            )
             results = list(staged)
     finally:  # the clear values and their tokens leave Spark's cache, even on a failure
         lookups.release()
+    increments.record(ctx, plans)
     for name, rule in policy.consent.items():  # no coordinates kept past their consent
         if name in raws:
             vacuum(ctx.spark, [ctx.path(f"stage/{name}")], rule.history_hours)

@@ -128,10 +128,11 @@ def restrict_stats(spark: SparkSession, path: str, columns: Sequence[str]) -> No
 
 
 def rows_written(spark: SparkSession, path: str) -> int:
-    """Rows the table's last commit wrote (inserted + updated, for a MERGE)."""
+    """Rows the table's last commit wrote (inserted + updated, for a MERGE; a replaceWhere's
+    rows, not those it copied from the files it rewrote)."""
     metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"] or {}
     if "numOutputRows" in metrics:
-        return int(metrics["numOutputRows"])
+        return int(metrics["numOutputRows"]) - int(metrics.get("numCopiedRows", 0))
     return int(metrics.get("numTargetRowsInserted", 0)) + int(
         metrics.get("numTargetRowsUpdated", 0)
     )
