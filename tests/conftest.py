@@ -17,6 +17,11 @@ os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parents[1] / "dags"))
 
+# Every offerlake process a test starts (the CLI, Airflow's tasks, spark-submit) runs beside the
+# suite's own two 6 GB JVMs and, at times, a second child: with conf/lake.yaml's 6 GB heap each,
+# four drivers could ask for all of the 24 GB machine (a CI run lost a worker's JVM mid-run).
+os.environ["OFFERLAKE_DRIVER_MEMORY"] = "2g"
+
 # the generated bank's fixtures (bank, ingested, gated, modelled, lake), one set for every folder
 pytest_plugins = ["tests.lakes"]
 
@@ -135,3 +140,23 @@ def pytest_collection_modifyitems(config, items):
             if names & fixtures or (group == "bank" and item.get_closest_marker("postgres")):
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that fails because the run's Spark JVM is gone says how that JVM ended."""
+    report = yield
+    from py4j.protocol import Py4JNetworkError
+
+    gone = (ConnectionRefusedError, Py4JNetworkError)
+    if call.excinfo is not None and call.excinfo.errisinstance(gone):
+        from pyspark import SparkContext
+
+        proc = getattr(SparkContext._gateway, "proc", None)
+        code = proc.poll() if proc is not None else None
+        if code is not None:
+            report.sections.append(
+                ("Spark JVM", f"the test run's Spark JVM exited with {code} (-9: killed, as by "
+                 "the kernel's OOM killer; 52: out of Java heap)")
+            )  # fmt: skip
+    return report

@@ -50,15 +50,23 @@ def load_settings(path: Path, model: type[Settings]) -> Settings:
 
 
 def expand_env(text: str, where: str) -> str:
-    """`${NAME}` -> the environment variable NAME; unset is a ConfigError naming `where`."""
+    """`${NAME}` -> the environment variable NAME, unset a ConfigError naming `where`;
+    `${NAME:-default}` -> NAME, or the default where NAME is unset or empty.
+
+    >>> expand_env("${OFFERLAKE_UNSET_FOR_DOCTEST:-6g}", "lake.yaml")
+    '6g'
+    """
 
     def env(match: re.Match) -> str:
-        value = os.environ.get(match.group(1))
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if default is not None:
+            return value or default
         if value is None:
-            raise ConfigError(f"{where}: needs ${match.group(1)}, which is not set")
+            raise ConfigError(f"{where}: needs ${name}, which is not set")
         return value
 
-    return re.sub(r"\$\{(\w+)\}", env, text)
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", env, text)
 
 
 def _absolute(root: str) -> str:
@@ -182,7 +190,9 @@ class LakeConfig:
             onprem_root=_absolute(onprem_root),
             spark_master=str(env.get("spark_master", "local[*]")),
             app_name=str(spark.get("app_name", "offerlake")),
-            spark_conf={str(k): str(v) for k, v in spark_conf.items()},
+            spark_conf={
+                str(k): expand_env(str(v), f"{path}: spark.conf.{k}") for k, v in spark_conf.items()
+            },
             s3_endpoint=env.get("s3_endpoint"),
             conf_dir=conf,
             landing_retention_days=_days(path, (data.get("retention") or {}).get("landing_days")),

@@ -15,7 +15,6 @@ process died, differences found).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import random
@@ -23,7 +22,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -65,22 +63,9 @@ def report():
         Path(REPORT).write_text(json.dumps(summary, indent=1) + "\n")
 
 
-@functools.cache
-def _small_driver(conf: Path) -> Path:
-    """A copy of conf/ whose Spark driver has 2 GB, not 6: the killed processes run beside the
-    test run's own JVM (and, in CI, beside the scheduler tests' cluster) on 24 GB."""
-    copy = Path(tempfile.mkdtemp(prefix="kill-conf-")) / "conf"
-    shutil.copytree(conf, copy)
-    lake_yaml = copy / "lake.yaml"
-    text = lake_yaml.read_text()
-    assert "spark.driver.memory: 6g" in text
-    lake_yaml.write_text(text.replace("spark.driver.memory: 6g", "spark.driver.memory: 2g"))
-    return copy
-
-
 def _cli(lake: Lake, argv: list[str], kill_at: str, trace: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, faults.ENV: kill_at, faults.TRACE: str(trace)}
-    conf = _small_driver(Path(lake.conf_dir or DEFAULT_CONF_DIR))
+    conf = Path(lake.conf_dir or DEFAULT_CONF_DIR)
     command = [sys.executable, "-m", "jobs.cli", "--conf", str(conf), "--lake", str(lake.root)]
     command += argv
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)

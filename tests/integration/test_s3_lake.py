@@ -61,7 +61,6 @@ def piped(s3, tmp_path_factory):
         "spark_master": "local[2]",
         "s3_endpoint": endpoint,
     }
-    lake_yaml["spark"]["conf"]["spark.driver.memory"] = "2g"
     (conf / "lake.yaml").write_text(yaml.safe_dump(lake_yaml))
     generate_bank(BANK, root / "bank", workers=1, progress=False)
     done = subprocess.run(
